@@ -1,0 +1,285 @@
+//! Provider policy as read from `[providers.*]` in `config/pforge.toml`.
+//!
+//! Every field added after the first version has a serde default, so older config files still
+//! parse; unknown keys are still rejected so that a typo never silently disables a limit.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// All configured providers, keyed by provider id (`homepage`, `dns`, `sec_edgar`, ...).
+pub type ProvidersConfig = BTreeMap<String, ProviderConfig>;
+
+/// Policy for one provider. Mechanism lives in [`crate::Gateway`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Base URL calls are appended to. `{domain}` is replaced by the call's domain, so the
+    /// homepage provider can be `https://{domain}` in production and a fixture path offline.
+    pub base_url: String,
+    /// Per-request timeout in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: f64,
+    /// Extra headers sent on every call (e.g. SEC's required `User-Agent`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Largest response body accepted, in bytes.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    /// How the provider's secret is sent. The secret itself never lives in config text.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// Credits one call costs. 0 means free: free calls are not budgeted nor written to the ledger.
+    #[serde(default)]
+    pub cost: f64,
+    /// Cost overrides by path prefix (longest prefix wins), for providers whose endpoints are
+    /// priced differently.
+    #[serde(default)]
+    pub endpoint_costs: BTreeMap<String, f64>,
+    /// When a call is charged.
+    #[serde(default)]
+    pub charge: ChargeMode,
+    /// Provider-wide request rate. None means unlimited.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
+    /// Rate per target host (keyed by the call's domain, else the URL host): politeness for
+    /// providers that fetch the companies' own sites.
+    #[serde(default)]
+    pub per_host_rate_limit: Option<RateLimitConfig>,
+    /// Most requests to this provider in flight at once. None means unbounded.
+    #[serde(default)]
+    pub max_in_flight: Option<u32>,
+    /// Retry policy for transient failures.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Circuit breaker policy.
+    #[serde(default)]
+    pub circuit_breaker: BreakerConfig,
+    /// How long a successful answer is reused, in seconds. 0 disables caching, but identical
+    /// concurrent calls are still coalesced into one request.
+    #[serde(default)]
+    pub cache_ttl_secs: u64,
+    /// Require a JSON content type on successful answers (API providers), so an HTML error page
+    /// served with 200 is reported as such instead of as a JSON parse error.
+    #[serde(default)]
+    pub expect_json: bool,
+    /// Most redirects followed. 0 means redirects are returned as errors.
+    #[serde(default = "default_max_redirects")]
+    pub max_redirects: u32,
+}
+
+/// Where the provider's secret goes and where it is read from. Exactly one of `header`/`query`
+/// and exactly one of `env`/`file` must be set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Send the secret in this request header (e.g. `Authorization`).
+    #[serde(default)]
+    pub header: Option<String>,
+    /// Text put before the secret in the header value (e.g. `Bearer `).
+    #[serde(default)]
+    pub prefix: String,
+    /// Send the secret as this query parameter (e.g. `api_key`); it is masked as `***` in every
+    /// URL the gateway shows.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Read the secret from this environment variable.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// Read the secret from this file (trailing whitespace trimmed), e.g. a mounted secret.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+/// Whether a provider bills every attempt or only answers that carry data.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeMode {
+    /// Every request sent is charged, whatever the answer (the safe assumption).
+    #[default]
+    EveryAttempt,
+    /// Only 2xx answers are charged; failed attempts release their reservation.
+    OnSuccess,
+}
+
+/// A GCRA rate: `per_second` or `per_minute` (one of them), with a burst size.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second (fractions allowed, e.g. 0.5).
+    #[serde(default)]
+    pub per_second: Option<f64>,
+    /// Sustained requests per minute.
+    #[serde(default)]
+    pub per_minute: Option<f64>,
+    /// Requests that may go back to back before the rate applies.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+impl RateLimitConfig {
+    /// `n` requests per second with a burst of 1: strictly spaced, the polite default.
+    pub fn per_second(n: f64) -> Self {
+        RateLimitConfig {
+            per_second: Some(n),
+            per_minute: None,
+            burst: default_burst(),
+        }
+    }
+}
+
+/// Exponential backoff with jitter for transient failures (connect errors, timeouts, 429, 502,
+/// 503, 504). Other errors are never retried.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Total attempts including the first. 1 disables retries.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First backoff delay, in milliseconds.
+    #[serde(default = "default_min_delay_ms")]
+    pub min_delay_ms: u64,
+    /// Largest backoff delay, in milliseconds (a longer Retry-After is still honoured).
+    #[serde(default = "default_max_delay_ms")]
+    pub max_delay_ms: u64,
+    /// Give up rather than wait past this many seconds since the first attempt.
+    #[serde(default = "default_max_elapsed_secs")]
+    pub max_elapsed_secs: f64,
+    /// Randomize delays so that many workers do not retry in lockstep.
+    #[serde(default = "default_true")]
+    pub jitter: bool,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: default_max_attempts(),
+            min_delay_ms: default_min_delay_ms(),
+            max_delay_ms: default_max_delay_ms(),
+            max_elapsed_secs: default_max_elapsed_secs(),
+            jitter: true,
+        }
+    }
+}
+
+/// After `failures` consecutive transient failures the provider is skipped for `cooldown_secs`,
+/// then one probe call decides whether it is back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open the circuit. 0 disables the breaker.
+    #[serde(default = "default_breaker_failures")]
+    pub failures: u32,
+    /// Seconds the circuit stays open before a probe is let through.
+    #[serde(default = "default_cooldown_secs")]
+    pub cooldown_secs: f64,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            failures: default_breaker_failures(),
+            cooldown_secs: default_cooldown_secs(),
+        }
+    }
+}
+
+fn default_timeout_secs() -> f64 {
+    20.0
+}
+fn default_max_body_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+fn default_max_redirects() -> u32 {
+    5
+}
+fn default_burst() -> u32 {
+    1
+}
+fn default_max_attempts() -> u32 {
+    3
+}
+fn default_min_delay_ms() -> u64 {
+    500
+}
+fn default_max_delay_ms() -> u64 {
+    10_000
+}
+fn default_max_elapsed_secs() -> f64 {
+    60.0
+}
+fn default_true() -> bool {
+    true
+}
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_cooldown_secs() -> f64 {
+    30.0
+}
+
+impl ProviderConfig {
+    /// A provider with default policy, for tests and fixture rewrites.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        ProviderConfig {
+            base_url: base_url.into(),
+            timeout_secs: default_timeout_secs(),
+            headers: BTreeMap::new(),
+            max_body_bytes: default_max_body_bytes(),
+            auth: None,
+            cost: 0.0,
+            endpoint_costs: BTreeMap::new(),
+            charge: ChargeMode::default(),
+            rate_limit: None,
+            per_host_rate_limit: None,
+            max_in_flight: None,
+            retry: RetryConfig::default(),
+            circuit_breaker: BreakerConfig::default(),
+            cache_ttl_secs: 0,
+            expect_json: false,
+            max_redirects: default_max_redirects(),
+        }
+    }
+
+    /// Credits a call to `path` costs: the longest matching `endpoint_costs` prefix, else `cost`.
+    pub fn cost_for(&self, path: &str) -> f64 {
+        self.endpoint_costs
+            .iter()
+            .filter(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, c)| *c)
+            .unwrap_or(self.cost)
+    }
+
+    /// Whether the base URL is per target site, so politeness and breakers are kept per host.
+    pub fn is_per_domain(&self) -> bool {
+        self.base_url.contains("{domain}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_configs_still_parse_and_new_keys_are_read() {
+        let old: ProviderConfig = toml_like(r#"{"base_url":"https://x","timeout_secs":5}"#);
+        assert_eq!(old.cache_ttl_secs, 0);
+        assert_eq!(old.retry.max_attempts, 3);
+        let new: ProviderConfig = toml_like(
+            r#"{"base_url":"https://x","cost":2,"endpoint_costs":{"/v1/big":5},
+                "charge":"on_success","rate_limit":{"per_second":10},
+                "auth":{"query":"api_key","env":"K"}}"#,
+        );
+        assert_eq!(new.charge, ChargeMode::OnSuccess);
+        assert_eq!(new.cost_for("/v1/big/x"), 5.0);
+        assert_eq!(new.cost_for("/v1/small"), 2.0);
+        assert_eq!(new.rate_limit.unwrap().burst, 1);
+        let typo = serde_json::from_str::<ProviderConfig>(r#"{"base_url":"x","cost_per_cal":1}"#);
+        assert!(typo.is_err());
+    }
+
+    fn toml_like(json: &str) -> ProviderConfig {
+        serde_json::from_str(json).unwrap()
+    }
+}

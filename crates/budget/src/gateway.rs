@@ -1,0 +1,402 @@
+//! The `Gateway`: every outbound call goes cache/single-flight → circuit breaker → budget
+//! reservation → in-flight limit → rate limit → HTTP → budget commit/release → metrics, with
+//! transient failures retried around everything after the cache.
+
+use crate::budget::{Budget, LedgerEntryParts};
+use crate::cache::{new_cache, CacheKey, Cached, ResponseCache};
+use crate::caps::BudgetConfig;
+use crate::config::ChargeMode;
+use crate::http::{Attempt, Failure};
+use crate::ledger::{Ledger, MemoryLedger};
+use crate::metrics::{CallLabels, GatewayMetrics, RefusalLabels};
+use crate::provider::ProviderRuntime;
+use crate::{Call, GatewayError, ProviderConfig, ProvidersConfig, Response};
+use backon::Retryable;
+use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The single path for outbound HTTP. Cheap to clone (shared state behind an `Arc`).
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    providers: ProvidersConfig,
+    runtimes: HashMap<String, Arc<ProviderRuntime>>,
+    budget: Arc<Budget>,
+    cache: ResponseCache,
+    metrics: GatewayMetrics,
+}
+
+/// Assembles a [`Gateway`] with its ledger, caps and metrics registry.
+pub struct GatewayBuilder {
+    providers: ProvidersConfig,
+    ledger: Option<Arc<dyn Ledger>>,
+    caps: BudgetConfig,
+    run_budget: Option<f64>,
+    metrics: GatewayMetrics,
+    cache_capacity_bytes: u64,
+}
+
+impl GatewayBuilder {
+    /// Where charged calls are written and spend so far is read (default: in memory only, so
+    /// daily/monthly caps then only count this process).
+    pub fn ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// Spending caps (`[budget]`).
+    pub fn caps(mut self, caps: BudgetConfig) -> Self {
+        self.caps = caps;
+        self
+    }
+
+    /// Most credits this run may spend (`--max-spend`); overrides `[budget] per_run`.
+    pub fn run_budget(mut self, credits: f64) -> Self {
+        self.run_budget = Some(credits);
+        self
+    }
+
+    /// Registers the gateway's metrics into `registry` (the daemon's `/metrics`).
+    pub fn metrics(self, registry: &mut Registry) -> Self {
+        self.metrics.register(registry);
+        self
+    }
+
+    /// Bound on cached response bodies, in bytes (default 256 MiB).
+    pub fn cache_capacity_bytes(mut self, bytes: u64) -> Self {
+        self.cache_capacity_bytes = bytes;
+        self
+    }
+
+    /// Validates every provider's policy and builds the gateway.
+    pub fn build(self) -> Result<Gateway, GatewayError> {
+        let mut runtimes = HashMap::new();
+        for (id, cfg) in &self.providers {
+            runtimes.insert(id.clone(), Arc::new(ProviderRuntime::new(id, cfg)?));
+        }
+        let mut caps = self.caps;
+        if let Some(run) = self.run_budget {
+            caps.per_run = Some(run);
+        }
+        let ledger = self.ledger.unwrap_or_else(|| Arc::new(MemoryLedger::new()));
+        Ok(Gateway {
+            inner: Arc::new(Inner {
+                providers: self.providers,
+                runtimes,
+                budget: Arc::new(Budget::new(caps, ledger)),
+                cache: new_cache(self.cache_capacity_bytes),
+                metrics: self.metrics,
+            }),
+        })
+    }
+}
+
+impl Gateway {
+    /// Builds a gateway over the given provider policy, with no caps and an in-memory ledger.
+    pub fn new(providers: ProvidersConfig) -> Result<Self, GatewayError> {
+        Self::builder(providers).build()
+    }
+
+    /// Starts a gateway with ledger, caps and metrics.
+    pub fn builder(providers: ProvidersConfig) -> GatewayBuilder {
+        GatewayBuilder {
+            providers,
+            ledger: None,
+            caps: BudgetConfig::default(),
+            run_budget: None,
+            metrics: GatewayMetrics::default(),
+            cache_capacity_bytes: 256 * 1024 * 1024,
+        }
+    }
+
+    /// Policy of a provider, if configured.
+    pub fn provider(&self, id: &str) -> Option<&ProviderConfig> {
+        self.inner.providers.get(id)
+    }
+
+    /// Whether a provider is configured at all (modules use this to say "no source configured").
+    pub fn has_provider(&self, id: &str) -> bool {
+        self.inner.providers.contains_key(id)
+    }
+
+    /// Why a configured provider cannot be called (its secret is missing), if it cannot.
+    pub fn missing_credentials(&self, id: &str) -> Option<String> {
+        self.inner
+            .runtimes
+            .get(id)
+            .and_then(|rt| rt.missing_secret())
+    }
+
+    /// The gateway's metrics (also registered into the builder's registry, if one was given).
+    pub fn metrics(&self) -> &GatewayMetrics {
+        &self.inner.metrics
+    }
+
+    /// Credits charged since this gateway was built.
+    pub fn spent_this_run(&self) -> f64 {
+        self.inner.budget.run_spent()
+    }
+
+    /// The URL a call resolves to, without sending it (and without the provider's secret).
+    pub fn url_for(&self, call: &Call) -> Result<url::Url, GatewayError> {
+        let cfg = self
+            .provider(&call.provider)
+            .ok_or_else(|| GatewayError::UnknownProvider(call.provider.clone()))?;
+        let base = match &call.domain {
+            Some(d) => cfg.base_url.replace("{domain}", d),
+            None => cfg.base_url.clone(),
+        };
+        let raw = format!("{}{}", base.trim_end_matches('/'), call.path);
+        let mut url = url::Url::parse(&raw).map_err(|e| GatewayError::BadUrl {
+            provider: call.provider.clone(),
+            url: raw.clone(),
+            reason: e.to_string(),
+        })?;
+        if !call.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(call.query.iter());
+        }
+        Ok(url)
+    }
+
+    /// Sends a call and returns the 2xx answer, or an error naming the provider. Answers are
+    /// reused within the provider's cache TTL and identical concurrent calls share one request.
+    pub async fn fetch(&self, call: &Call) -> Result<Response, GatewayError> {
+        let rt = self
+            .inner
+            .runtimes
+            .get(&call.provider)
+            .ok_or_else(|| GatewayError::UnknownProvider(call.provider.clone()))?;
+        if let Some(reason) = rt.missing_secret() {
+            return Err(GatewayError::MissingSecret {
+                provider: call.provider.clone(),
+                reason,
+            });
+        }
+        let url = self.url_for(call)?;
+        let mut headers = call.headers.clone();
+        headers.sort();
+        let key = CacheKey {
+            provider: call.provider.clone(),
+            method: "GET",
+            url: url.to_string(),
+            headers,
+        };
+        let label = GatewayMetrics::provider(&call.provider);
+        if let Some(hit) = self.inner.cache.get(&key).await {
+            self.inner.metrics.cache_hits.get_or_create(&label).inc();
+            return Ok(hit.response.clone());
+        }
+        let ran = AtomicBool::new(false);
+        let ttl = Duration::from_secs(rt.cfg.cache_ttl_secs);
+        let result = self
+            .inner
+            .cache
+            .try_get_with(key, async {
+                ran.store(true, Ordering::Relaxed);
+                let response = self.fetch_with_retries(rt, call, &url).await?;
+                Ok::<_, GatewayError>(Arc::new(Cached { response, ttl }))
+            })
+            .await;
+        if !ran.load(Ordering::Relaxed) {
+            self.inner.metrics.coalesced.get_or_create(&label).inc();
+        }
+        result
+            .map(|c| c.response.clone())
+            .map_err(|e| (*e).clone().map_text(|s| rt.masker.text(s)))
+    }
+
+    async fn fetch_with_retries(
+        &self,
+        rt: &ProviderRuntime,
+        call: &Call,
+        url: &url::Url,
+    ) -> Result<Response, GatewayError> {
+        let started = Instant::now();
+        let max_elapsed = crate::retry::max_elapsed(&rt.cfg.retry);
+        let label = GatewayMetrics::provider(&call.provider);
+        let result = (|| self.attempt(rt, call, url))
+            .retry(crate::retry::backoff(&rt.cfg.retry))
+            .sleep(tokio::time::sleep)
+            .when(|f: &Failure| f.error.is_transient())
+            .adjust(|f, backoff| {
+                crate::retry::next_delay(backoff, f.retry_after, started.elapsed(), max_elapsed)
+            })
+            .notify(|f, delay| {
+                self.inner.metrics.retries.get_or_create(&label).inc();
+                tracing::info!(provider = %call.provider, delay_ms = delay.as_millis() as u64,
+                    "retrying after: {}", f.error);
+            })
+            .await;
+        result.map_err(|f| match (f.error, f.retry_after) {
+            (
+                GatewayError::Status {
+                    provider,
+                    url,
+                    status,
+                    message,
+                },
+                Some(ra),
+            ) if f.sent && matches!(status, 429 | 503) => {
+                let message = format!(
+                    "{message} (asked to retry after {}s; not retried past the {}s retry budget)",
+                    ra.as_secs_f64(),
+                    max_elapsed.as_secs_f64()
+                );
+                GatewayError::Status {
+                    provider,
+                    url,
+                    status,
+                    message,
+                }
+            }
+            (error, _) => error,
+        })
+    }
+
+    /// One attempt: breaker, budget, concurrency and pacing, then HTTP and accounting.
+    async fn attempt(
+        &self,
+        rt: &ProviderRuntime,
+        call: &Call,
+        url: &url::Url,
+    ) -> Result<Response, Failure> {
+        let metrics = &self.inner.metrics;
+        let host = call
+            .domain
+            .clone()
+            .or_else(|| url.host_str().map(str::to_string))
+            .unwrap_or_default();
+        let refuse = |error: GatewayError| {
+            let reason = match &error {
+                GatewayError::Budget { cap, .. } => cap.clone(),
+                _ => "circuit_open".to_string(),
+            };
+            metrics
+                .refused
+                .get_or_create(&RefusalLabels {
+                    provider: call.provider.clone(),
+                    reason,
+                })
+                .inc();
+            Failure {
+                error,
+                retry_after: None,
+                sent: false,
+                status: None,
+            }
+        };
+        let breaker_key = if rt.cfg.is_per_domain() {
+            host.as_str()
+        } else {
+            ""
+        };
+        let permit = rt.breakers.acquire(breaker_key).map_err(refuse)?;
+        let cost = rt.cfg.cost_for(&call.path);
+        let reservation = if cost > 0.0 {
+            Some(
+                self.inner
+                    .budget
+                    .reserve(&call.provider, cost)
+                    .await
+                    .map_err(refuse)?,
+            )
+        } else {
+            None
+        };
+        let _slot = match &rt.in_flight {
+            Some(sem) => Some(sem.acquire().await.map_err(|_| Failure {
+                error: GatewayError::Config {
+                    provider: call.provider.clone(),
+                    reason: "in-flight limiter closed".into(),
+                },
+                retry_after: None,
+                sent: false,
+                status: None,
+            })?),
+            None => None,
+        };
+        let label = GatewayMetrics::provider(&call.provider);
+        let waited = rt.pacer.wait(&host).await;
+        metrics
+            .rate_limit_wait
+            .get_or_create(&label)
+            .observe(waited.as_secs_f64());
+
+        let (req, sent_url) = rt.request(url, &call.headers).map_err(|error| Failure {
+            error,
+            retry_after: None,
+            sent: false,
+            status: None,
+        })?;
+        let t0 = Instant::now();
+        let attempt = Attempt {
+            provider: &call.provider,
+            cfg: &rt.cfg,
+            masker: &rt.masker,
+        };
+        let result = attempt.run(req, &sent_url).await;
+        metrics
+            .latency
+            .get_or_create(&label)
+            .observe(t0.elapsed().as_secs_f64());
+        let status = match &result {
+            Ok(r) => Some(r.status),
+            Err(f) => f.status,
+        };
+        let status_label = match (&result, status) {
+            (_, Some(s)) => s.to_string(),
+            (Err(f), None) => error_kind(&f.error).to_string(),
+            (Ok(_), None) => "ok".to_string(),
+        };
+        metrics
+            .calls
+            .get_or_create(&CallLabels {
+                provider: call.provider.clone(),
+                status: status_label,
+            })
+            .inc();
+        permit.record(matches!(&result, Err(f) if f.error.is_transient()));
+        if let Some(reservation) = reservation {
+            let charged = match rt.cfg.charge {
+                ChargeMode::EveryAttempt => result.as_ref().map_or_else(|f| f.sent, |_| true),
+                ChargeMode::OnSuccess => status.is_some_and(|s| (200..300).contains(&s)),
+            };
+            if charged {
+                metrics.spend.get_or_create(&label).inc_by(cost);
+                reservation
+                    .commit(LedgerEntryParts {
+                        module: call.module.clone(),
+                        domain: call.domain.clone(),
+                        job: call.job.clone(),
+                        status,
+                    })
+                    .await;
+            }
+        }
+        match &result {
+            Ok(r) => {
+                tracing::debug!(provider = %call.provider, url = %r.url, status = r.status, "fetched")
+            }
+            Err(f) => tracing::debug!(provider = %call.provider, "attempt failed: {}", f.error),
+        }
+        result
+    }
+}
+
+fn error_kind(e: &GatewayError) -> &'static str {
+    match e {
+        GatewayError::Timeout { .. } => "timeout",
+        GatewayError::Connect { .. } => "connect",
+        GatewayError::TooManyRedirects { .. } => "redirects",
+        GatewayError::Body { .. } => "body",
+        GatewayError::TooLarge { .. } => "too_large",
+        GatewayError::ContentType { .. } => "content_type",
+        _ => "error",
+    }
+}

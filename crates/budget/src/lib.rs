@@ -1,0 +1,30 @@
+//! The Gateway: the one door every outbound call goes through. This crate owns provider policy
+//! (base URLs, auth, timeouts, rate limits, budgets, caching, retries, circuit breakers) and the
+//! mechanism that enforces it. It knows nothing of what modules compute with the answers.
+
+mod breaker;
+mod budget;
+mod cache;
+mod call;
+mod caps;
+mod config;
+mod error;
+mod gateway;
+mod http;
+mod ledger;
+mod metrics;
+mod provider;
+mod ratelimit;
+mod retry;
+mod secrets;
+
+pub use call::{Call, Response};
+pub use caps::{BudgetConfig, ProviderCaps};
+pub use config::{
+    AuthConfig, BreakerConfig, ChargeMode, ProviderConfig, ProvidersConfig, RateLimitConfig,
+    RetryConfig,
+};
+pub use error::GatewayError;
+pub use gateway::{Gateway, GatewayBuilder};
+pub use ledger::{Ledger, LedgerEntry, LedgerError, MemoryLedger};
+pub use metrics::{CallLabels, GatewayMetrics, ProviderLabel, RefusalLabels};

@@ -1,0 +1,317 @@
+//! Serves recorded provider responses (`fixtures/epochN/manifest.toml`, format in
+//! `fixtures/README.md`) over real HTTP on 127.0.0.1, so that tests and the demo exercise the
+//! real gateway and HTTP client without touching the internet.
+//!
+//! A request `/{provider}{path}?{query}` is looked up in the served epoch's manifest first, then
+//! in each earlier epoch down to 1; within an epoch the matching route with the most query
+//! parameters wins (ties: the first in the file). `GET /__stats` and `POST /__reset` expose and
+//! zero the request counts so that tests can prove how many calls reached a provider.
+
+mod manifest;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use thiserror::Error;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use manifest::Route;
+
+/// Why the fixture server could not start. Messages name the file (and line) to fix.
+#[derive(Debug, Error)]
+pub enum FixtureError {
+    #[error("fixture epoch must be 1 or more (epoch 1 is the base recording)")]
+    ZeroEpoch,
+    #[error("no fixtures for epoch {epoch}: {path} is not a directory (serving epoch N needs epoch1..=epochN)")]
+    UnknownEpoch { epoch: u32, path: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Manifest {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{manifest}:{line}: body file {body} cannot be read: {source}")]
+    MissingBody {
+        manifest: PathBuf,
+        line: usize,
+        body: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("refusing to listen on {0}: the fixture server only binds loopback addresses such as 127.0.0.1")]
+    NotLoopback(SocketAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Request counts since start or the last reset, as `GET /__stats` returns them. Keys are the
+/// request path including its raw query string (`/sec_edgar/cgi-bin/browse-edgar?action=x`).
+/// Control endpoints (`/__stats`, `/__reset`) are not counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub total: u64,
+    pub by_path: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    /// Requests seen for one exact path (with query string), 0 if none.
+    pub fn hits(&self, path_and_query: &str) -> u64 {
+        self.by_path.get(path_and_query).copied().unwrap_or(0)
+    }
+
+    /// Requests seen for one provider (paths under `/{provider}`).
+    pub fn provider_hits(&self, provider: &str) -> u64 {
+        let prefix = format!("/{provider}");
+        self.by_path
+            .iter()
+            .filter(|(path, _)| {
+                path.strip_prefix(&prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+            })
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+struct Shared {
+    /// Index 0 is epoch 1.
+    epochs: Vec<Vec<Route>>,
+    epoch: u32,
+    stats: Mutex<Stats>,
+}
+
+impl Shared {
+    /// A poisoned lock only means a handler panicked mid-increment; the counts are still usable.
+    fn stats(&self) -> MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn find(
+        &self,
+        method: &Method,
+        provider: &str,
+        path: &str,
+        params: &[(String, String)],
+    ) -> Option<&Route> {
+        for routes in self.epochs.iter().rev() {
+            let mut best: Option<&Route> = None;
+            for route in routes
+                .iter()
+                .filter(|r| r.matches(method, provider, path, params))
+            {
+                if best.is_none_or(|b| route.query.len() > b.query.len()) {
+                    best = Some(route);
+                }
+            }
+            if best.is_some() {
+                return best;
+            }
+        }
+        None
+    }
+}
+
+/// A running fixture server. Stops when dropped (or via [`FixtureServer::shutdown`]).
+pub struct FixtureServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl FixtureServer {
+    /// Loads epochs 1..=`epoch` from `fixtures_dir` (reading every body file) and starts serving
+    /// on `addr`, which must be a loopback address; port 0 picks a free port.
+    pub async fn start(
+        fixtures_dir: &Path,
+        epoch: u32,
+        addr: SocketAddr,
+    ) -> Result<FixtureServer, FixtureError> {
+        if !addr.ip().is_loopback() {
+            return Err(FixtureError::NotLoopback(addr));
+        }
+        let epochs = manifest::load(fixtures_dir, epoch)?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| FixtureError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| FixtureError::Bind { addr, source })?;
+        let routes: usize = epochs.iter().map(Vec::len).sum();
+        let shared = Arc::new(Shared {
+            epochs,
+            epoch,
+            stats: Mutex::new(Stats::default()),
+        });
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                // Either an explicit shutdown or the sender being dropped stops the server.
+                let _ = rx.await;
+            });
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "fixture server stopped with an error");
+            }
+        });
+        tracing::info!(addr = %local, epoch, routes, dir = %fixtures_dir.display(), "fixture server listening");
+        Ok(FixtureServer {
+            addr: local,
+            shared,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// Base URL of the server, `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address actually bound (useful when started on port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The epoch being served.
+    pub fn epoch(&self) -> u32 {
+        self.shared.epoch
+    }
+
+    /// Number of routes loaded across all served epochs.
+    pub fn route_count(&self) -> usize {
+        self.shared.epochs.iter().map(Vec::len).sum()
+    }
+
+    /// Request counts so far (same data as `GET /__stats`).
+    pub fn stats(&self) -> Stats {
+        self.shared.stats().clone()
+    }
+
+    /// Zeroes the request counts (same as `POST /__reset`).
+    pub fn reset_stats(&self) {
+        *self.shared.stats() = Stats::default();
+    }
+
+    /// Stops accepting connections and waits for in-flight requests to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "fixture server task ended abnormally");
+            }
+        }
+    }
+}
+
+impl Drop for FixtureServer {
+    fn drop(&mut self) {
+        // Graceful: the serve task finishes in-flight requests and exits on its own.
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Base URL a provider should use when running against the fixture server:
+/// `{fixture_url}/{provider}`, plus `/{domain}` when the configured URL is per-domain (contains
+/// `{domain}`, like the homepage provider's `https://{domain}`), so the placeholder is still
+/// substituted by the caller and each domain gets its own path prefix.
+pub fn rewrite_base_url(original: &str, fixture_url: &str, provider: &str) -> String {
+    let base = fixture_url.trim_end_matches('/');
+    if original.contains("{domain}") {
+        format!("{base}/{provider}/{{domain}}")
+    } else {
+        format!("{base}/{provider}")
+    }
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let raw_query = req.uri().query().map(str::to_string);
+
+    match (&method, path.as_str()) {
+        (&Method::GET, "/__stats") => return Json(shared.stats().clone()).into_response(),
+        (&Method::POST, "/__reset") => {
+            *shared.stats() = Stats::default();
+            return Json(Stats::default()).into_response();
+        }
+        _ => {}
+    }
+
+    let key = match &raw_query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.clone(),
+    };
+    {
+        let mut stats = shared.stats();
+        stats.total += 1;
+        *stats.by_path.entry(key.clone()).or_insert(0) += 1;
+    }
+
+    let trimmed = path.strip_prefix('/').unwrap_or(&path);
+    let (provider, rest) = match trimmed.find('/') {
+        Some(i) => (&trimmed[..i], &trimmed[i..]),
+        None => (trimmed, ""),
+    };
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(raw_query.as_deref().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+
+    let mut route = shared.find(&method, provider, rest, &params);
+    if route.is_none() && method == Method::HEAD {
+        route = shared.find(&Method::GET, provider, rest, &params);
+    }
+    let Some(route) = route else {
+        tracing::warn!(%method, request = %key, epoch = shared.epoch, "no fixture");
+        let query: BTreeMap<&str, &str> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({
+                "error": "no fixture",
+                "epoch": shared.epoch,
+                "method": method.as_str(),
+                "provider": provider,
+                "path": rest,
+                "query": query,
+                "raw_query": raw_query.unwrap_or_default(),
+            })),
+        )
+            .into_response();
+    };
+
+    tracing::debug!(%method, request = %key, route = %route.origin, "fixture hit");
+    if let Some(delay) = route.delay {
+        tokio::time::sleep(delay).await;
+    }
+    let mut response = Response::new(axum::body::Body::from(route.body.clone()));
+    *response.status_mut() = route.status;
+    *response.headers_mut() = route.headers.clone();
+    response
+}

@@ -1,0 +1,539 @@
+//! The executor: runs the plan over a stream of domains. Within a domain a module starts the
+//! moment its own dependencies are done (waves are the plan, not a barrier); across domains a
+//! bounded number are in flight at once, so input is streamed and memory stays flat; a global
+//! semaphore bounds concurrent module runs. Every (job, domain, module) is recorded in the store.
+
+use crate::{DependencyResult, Domain, Module, ModuleContext, ModuleError, ModuleOutput, Plan};
+use chrono::Utc;
+use futures::stream::{FuturesUnordered, Stream, StreamExt};
+use pforge_budget::{Gateway, GatewayError};
+use pforge_store::{DeriveChanges, ItemStatus, NewSnapshot, SaveOutcome, Store, WorkItem};
+use pforge_versioning::{canonicalize, content_hash};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+/// Whether modules whose latest snapshot is still fresh are re-run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RefreshPolicy {
+    /// Skip modules whose latest snapshot is younger than their TTL (the default: no money spent
+    /// twice for the same answer).
+    #[default]
+    Stale,
+    /// Run every module.
+    All,
+}
+
+/// Knobs of one run. Policy values come from config and flags.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Most module runs in progress at once, across all domains.
+    pub concurrency: usize,
+    /// Most domains in progress at once (bounds memory on huge inputs).
+    pub max_domains_in_flight: usize,
+    /// A module run taking longer than this fails with a timeout.
+    pub module_timeout: Duration,
+    pub refresh: RefreshPolicy,
+    /// Freshness TTL per module id; modules without one are always re-run.
+    pub ttls: HashMap<String, Duration>,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            concurrency: 16,
+            max_domains_in_flight: 64,
+            module_timeout: Duration::from_secs(60),
+            refresh: RefreshPolicy::Stale,
+            ttls: HashMap::new(),
+        }
+    }
+}
+
+/// Progress notifications, in the order things happen.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    DomainStarted {
+        domain: String,
+    },
+    ModuleFinished {
+        domain: String,
+        module: String,
+        status: ItemStatus,
+        version: Option<i64>,
+        error: Option<String>,
+        duration_ms: u64,
+    },
+    DomainFinished {
+        domain: String,
+        failed_modules: usize,
+    },
+}
+
+/// Per-module counts at the end of a run.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ModuleCounts {
+    pub ok: u64,
+    pub new_version: u64,
+    pub unchanged: u64,
+    pub fresh: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    /// Failures caused by a budget cap (also counted in `failed`).
+    pub budget: u64,
+}
+
+/// What a run did, for the summary table and `--json`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSummary {
+    pub job_id: Uuid,
+    pub domains: u64,
+    pub domains_with_failures: u64,
+    pub modules: BTreeMap<String, ModuleCounts>,
+    /// First few failures, for the summary (domain, module, error).
+    pub failures: Vec<FailureNote>,
+}
+
+/// One failed module run, as shown after a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureNote {
+    pub domain: String,
+    pub module: String,
+    pub error: String,
+}
+
+impl RunSummary {
+    /// Total failed module runs.
+    pub fn failed(&self) -> u64 {
+        self.modules.values().map(|c| c.failed).sum()
+    }
+
+    /// Total module runs stopped by a budget cap.
+    pub fn budget_failures(&self) -> u64 {
+        self.modules.values().map(|c| c.budget).sum()
+    }
+}
+
+/// Why a run could not proceed at all (as opposed to a module failing, which is recorded).
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Store(#[from] pforge_store::StoreError),
+}
+
+/// Callback receiving progress events; must be cheap (it runs on executor tasks).
+pub type EventSink = Arc<dyn Fn(&RunEvent) + Send + Sync>;
+
+/// Runs a plan over domains. Cheap to clone.
+#[derive(Clone)]
+pub struct Executor {
+    plan: Arc<Plan>,
+    gateway: Gateway,
+    store: Arc<dyn Store>,
+    derive: Arc<dyn DeriveChanges>,
+    cfg: Arc<ExecutorConfig>,
+    permits: Arc<Semaphore>,
+}
+
+/// How a module ended for one domain, as its dependents see it.
+#[derive(Clone)]
+enum Finished {
+    Ok(Arc<ModuleOutput>),
+    NotAvailable(String),
+}
+
+struct ModuleResult {
+    status: ItemStatus,
+    version: Option<i64>,
+    error: Option<String>,
+    budget: bool,
+    output: Finished,
+}
+
+impl Executor {
+    /// Builds an executor; `derive` computes patches/change events inside the store transaction.
+    pub fn new(
+        plan: Arc<Plan>,
+        gateway: Gateway,
+        store: Arc<dyn Store>,
+        derive: Arc<dyn DeriveChanges>,
+        cfg: ExecutorConfig,
+    ) -> Self {
+        let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+        Executor {
+            plan,
+            gateway,
+            store,
+            derive,
+            cfg: Arc::new(cfg),
+            permits,
+        }
+    }
+
+    /// Runs every domain of `domains` under job `job_id`, reporting progress to `events`.
+    /// Module failures are recorded and summarized, never returned as errors.
+    pub async fn run<S>(
+        &self,
+        job_id: Uuid,
+        domains: S,
+        events: EventSink,
+    ) -> Result<RunSummary, ExecError>
+    where
+        S: Stream<Item = Domain> + Send,
+    {
+        let mut summary = RunSummary {
+            job_id,
+            ..Default::default()
+        };
+        for m in self.plan.modules() {
+            summary
+                .modules
+                .insert(m.spec().id.clone(), ModuleCounts::default());
+        }
+        let limit = self.cfg.max_domains_in_flight.max(1);
+        let results = domains
+            .map(|domain| {
+                let this = self.clone();
+                let events = events.clone();
+                async move { this.run_domain(job_id, domain, events).await }
+            })
+            .buffer_unordered(limit);
+        let mut results = std::pin::pin!(results);
+        while let Some(res) = results.next().await {
+            let (domain, modules) = res?;
+            summary.domains += 1;
+            let mut any_failed = false;
+            for (module, r) in modules {
+                let c = summary.modules.entry(module.clone()).or_default();
+                match r.status {
+                    ItemStatus::NewVersion => {
+                        c.ok += 1;
+                        c.new_version += 1
+                    }
+                    ItemStatus::Unchanged => {
+                        c.ok += 1;
+                        c.unchanged += 1
+                    }
+                    ItemStatus::Fresh => c.fresh += 1,
+                    ItemStatus::Skipped => c.skipped += 1,
+                    _ => {
+                        any_failed = true;
+                        c.failed += 1;
+                        if r.budget {
+                            c.budget += 1;
+                        }
+                        if summary.failures.len() < 50 {
+                            summary.failures.push(FailureNote {
+                                domain: domain.to_string(),
+                                module,
+                                error: r.error.unwrap_or_default(),
+                            });
+                        }
+                    }
+                }
+            }
+            if any_failed {
+                summary.domains_with_failures += 1;
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Runs all modules of one domain, each as soon as its dependencies are done.
+    async fn run_domain(
+        &self,
+        job_id: Uuid,
+        domain: Domain,
+        events: EventSink,
+    ) -> Result<(Domain, Vec<(String, ModuleResult)>), ExecError> {
+        events(&RunEvent::DomainStarted {
+            domain: domain.to_string(),
+        });
+        let modules = self.plan.modules();
+        let mut waiting: HashMap<&str, usize> = modules
+            .iter()
+            .map(|m| (m.spec().id.as_str(), m.spec().dependencies.len()))
+            .collect();
+        let mut finished: HashMap<String, Finished> = HashMap::new();
+        let mut results = Vec::with_capacity(modules.len());
+        let mut running = FuturesUnordered::new();
+        let start = |m: &Arc<dyn Module>, finished: &HashMap<String, Finished>| {
+            let deps: BTreeMap<String, DependencyResult> = m
+                .spec()
+                .dependencies
+                .iter()
+                .map(|d| {
+                    let r = match finished.get(d) {
+                        Some(Finished::Ok(o)) => DependencyResult::Ready(o.clone()),
+                        Some(Finished::NotAvailable(why)) => DependencyResult::Failed(why.clone()),
+                        None => DependencyResult::Failed("not run".into()),
+                    };
+                    (d.clone(), r)
+                })
+                .collect();
+            let this = self.clone();
+            let module = m.clone();
+            let domain = domain.clone();
+            async move {
+                let started = Instant::now();
+                let r = this.run_module(job_id, &domain, module.clone(), deps).await;
+                (module, r, started.elapsed())
+            }
+        };
+        for m in modules.iter().filter(|m| m.spec().dependencies.is_empty()) {
+            running.push(start(m, &finished));
+        }
+        let mut failed_modules = 0;
+        while let Some((module, result, elapsed)) = running.next().await {
+            let result = result?;
+            let id = module.spec().id.clone();
+            if matches!(result.status, ItemStatus::Failed) {
+                failed_modules += 1;
+            }
+            events(&RunEvent::ModuleFinished {
+                domain: domain.to_string(),
+                module: id.clone(),
+                status: result.status,
+                version: result.version,
+                error: result.error.clone(),
+                duration_ms: elapsed.as_millis() as u64,
+            });
+            finished.insert(id.clone(), result.output.clone());
+            results.push((id.clone(), result));
+            for dependent in self.plan.dependents(&id) {
+                if let Some(n) = waiting.get_mut(dependent.as_str()) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        if let Some(m) = self.plan.module(&dependent) {
+                            running.push(start(m, &finished));
+                        }
+                    }
+                }
+            }
+        }
+        events(&RunEvent::DomainFinished {
+            domain: domain.to_string(),
+            failed_modules,
+        });
+        Ok((domain, results))
+    }
+
+    /// Runs (or skips) one module for one domain and records the outcome.
+    async fn run_module(
+        &self,
+        job_id: Uuid,
+        domain: &Domain,
+        module: Arc<dyn Module>,
+        deps: BTreeMap<String, DependencyResult>,
+    ) -> Result<ModuleResult, ExecError> {
+        let spec = module.spec();
+        let mut item = WorkItem {
+            job_id,
+            domain: domain.to_string(),
+            module: spec.id.clone(),
+            status: ItemStatus::Running,
+            attempts: 0,
+            error: None,
+            started_at: Some(Utc::now()),
+            finished_at: None,
+            version: None,
+        };
+
+        if let Some(result) = self.fresh_result(domain, &spec.id).await? {
+            item.status = ItemStatus::Fresh;
+            item.version = result.version;
+            item.finished_at = Some(Utc::now());
+            self.store.upsert_item(&item).await?;
+            return Ok(result);
+        }
+
+        let failed_deps: Vec<String> = deps
+            .iter()
+            .filter_map(|(k, v)| match v {
+                DependencyResult::Failed(_) => Some(k.clone()),
+                DependencyResult::Ready(_) => None,
+            })
+            .collect();
+        if !failed_deps.is_empty() && !spec.runs_degraded {
+            let why = format!("skipped: dependency {} not available", failed_deps.join(", "));
+            item.status = ItemStatus::Skipped;
+            item.error = Some(why.clone());
+            item.finished_at = Some(Utc::now());
+            self.store.upsert_item(&item).await?;
+            return Ok(ModuleResult {
+                status: ItemStatus::Skipped,
+                version: None,
+                error: Some(why.clone()),
+                budget: false,
+                output: Finished::NotAvailable(why),
+            });
+        }
+
+        let _permit = self.permits.acquire().await.ok();
+        item.attempts = 1;
+        self.store.upsert_item(&item).await?;
+
+        let ctx = ModuleContext::new(domain.clone(), self.gateway.clone(), deps);
+        let outcome = self.invoke(module.clone(), ctx).await;
+        let result = match outcome {
+            Ok(output) => self.persist(job_id, domain, &module, output).await?,
+            Err(Failure { message, budget }) => ModuleResult {
+                status: ItemStatus::Failed,
+                version: None,
+                error: Some(message.clone()),
+                budget,
+                output: Finished::NotAvailable(format!("failed: {message}")),
+            },
+        };
+        item.status = result.status;
+        item.version = result.version;
+        item.error = result.error.clone();
+        item.finished_at = Some(Utc::now());
+        self.store.upsert_item(&item).await?;
+        Ok(result)
+    }
+
+    /// Runs the module on its own task so that a panic or a timeout fails this module only.
+    async fn invoke(&self, module: Arc<dyn Module>, ctx: ModuleContext) -> Result<ModuleOutput, Failure> {
+        let timeout = self.cfg.module_timeout;
+        let handle = tokio::spawn(async move { module.run(&ctx).await });
+        let abort = handle.abort_handle();
+        match tokio::time::timeout(timeout, handle).await {
+            Err(_) => {
+                abort.abort();
+                Err(Failure::plain(format!(
+                    "timed out after {}s (raise --module-timeout)",
+                    timeout.as_secs_f64()
+                )))
+            }
+            Ok(Err(join)) => Err(Failure::plain(if join.is_panic() {
+                format!("module panicked: {}", panic_message(join))
+            } else {
+                "module task was cancelled".to_string()
+            })),
+            Ok(Ok(Err(e))) => Err(Failure::from_module_error(&e)),
+            Ok(Ok(Ok(output))) => match output.check_cited() {
+                Ok(()) => Ok(output),
+                Err(why) => Err(Failure::plain(format!("refused output: {why}"))),
+            },
+        }
+    }
+
+    /// Canonicalizes and stores a module output as a new version or a confirmation.
+    async fn persist(
+        &self,
+        job_id: Uuid,
+        domain: &Domain,
+        module: &Arc<dyn Module>,
+        mut output: ModuleOutput,
+    ) -> Result<ModuleResult, ExecError> {
+        let spec = module.spec();
+        output.data = canonicalize(&output.data, &spec.set_arrays);
+        let hash = content_hash(&output.data);
+        let citations = serde_json::to_value(&output.sources).unwrap_or_default();
+        let new = NewSnapshot {
+            domain: domain.to_string(),
+            module: spec.id.clone(),
+            data: output.data.clone(),
+            citations,
+            content_hash: hash,
+            fetched_at: output.fetched_at,
+            job_id: Some(job_id),
+        };
+        let saved = self.store.save_snapshot(&new, self.derive.as_ref()).await?;
+        let (status, version) = match saved {
+            SaveOutcome::Unchanged { version } => (ItemStatus::Unchanged, version),
+            SaveOutcome::Created { version, .. } => (ItemStatus::NewVersion, version),
+        };
+        Ok(ModuleResult {
+            status,
+            version: Some(version),
+            error: None,
+            budget: false,
+            output: Finished::Ok(Arc::new(output)),
+        })
+    }
+
+    /// The stored result if the module's latest snapshot is within its TTL and refresh allows.
+    async fn fresh_result(
+        &self,
+        domain: &Domain,
+        module: &str,
+    ) -> Result<Option<ModuleResult>, ExecError> {
+        if self.cfg.refresh == RefreshPolicy::All {
+            return Ok(None);
+        }
+        let Some(ttl) = self.cfg.ttls.get(module) else {
+            return Ok(None);
+        };
+        let Some(snap) = self.store.latest_snapshot(domain.as_str(), module).await? else {
+            return Ok(None);
+        };
+        let age = Utc::now().signed_duration_since(snap.checked_at);
+        if age.to_std().map(|a| a >= *ttl).unwrap_or(false) {
+            return Ok(None);
+        }
+        let sources = serde_json::from_value(snap.citations.clone()).unwrap_or_default();
+        let output = ModuleOutput {
+            data: snap.data.clone(),
+            sources,
+            fetched_at: snap.fetched_at,
+        };
+        Ok(Some(ModuleResult {
+            status: ItemStatus::Fresh,
+            version: Some(snap.version),
+            error: None,
+            budget: false,
+            output: Finished::Ok(Arc::new(output)),
+        }))
+    }
+}
+
+/// A module failure as recorded: its message and whether a budget cap caused it.
+struct Failure {
+    message: String,
+    budget: bool,
+}
+
+impl Failure {
+    fn plain(message: String) -> Self {
+        Failure {
+            message,
+            budget: false,
+        }
+    }
+
+    fn from_module_error(e: &ModuleError) -> Self {
+        Failure {
+            message: e.to_string(),
+            budget: is_budget_error(e),
+        }
+    }
+}
+
+fn is_budget_error(e: &ModuleError) -> bool {
+    matches!(e, ModuleError::Gateway(g) if gateway_is_budget(g))
+}
+
+fn gateway_is_budget(_e: &GatewayError) -> bool {
+    false
+}
+
+fn panic_message(join: tokio::task::JoinError) -> String {
+    match join.try_into_panic() {
+        Ok(payload) => {
+            if let Some(s) = payload.downcast_ref::<&str>() {
+                s.to_string()
+            } else if let Some(s) = payload.downcast_ref::<String>() {
+                s.clone()
+            } else {
+                "non-text panic payload".into()
+            }
+        }
+        Err(_) => "unknown".into(),
+    }
+}

@@ -1,0 +1,238 @@
+//! The `Module` trait and the values that flow in and out of a module run.
+
+use crate::Domain;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pforge_budget::{Gateway, GatewayError};
+pub use pforge_versioning::SetArray;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Static description of a module: what the planner and the versioning layer need to know
+/// without running it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModuleSpec {
+    /// Stable id, e.g. `m01_company_context`. Used as the storage key: never rename.
+    pub id: String,
+    /// Human title for tables and briefs.
+    pub title: String,
+    /// Ids of the modules whose outputs this one reads. Exact, not "the previous wave".
+    pub dependencies: Vec<String>,
+    /// Provider ids this module may call through the gateway.
+    pub providers: Vec<String>,
+    /// Whether the module still runs (with the failure visible in its context) when a dependency
+    /// failed or was skipped. If false, it is skipped instead.
+    pub runs_degraded: bool,
+    /// Arrays inside the output that are sets, with the key that identifies an element; used to
+    /// canonicalize snapshots so that order never looks like change.
+    pub set_arrays: Vec<SetArray>,
+}
+
+/// Where a value came from. A value without a source is a bug, so every output carries these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Citation {
+    /// Source URL, or `provider:request` for API calls whose URL holds a secret.
+    pub source: String,
+    /// Provider id that served it (`homepage`, `dns`, `config`, `derived`, ...).
+    pub provider: String,
+    pub fetched_at: DateTime<Utc>,
+    /// JSON Pointers (into the output data) of the values this source supports. A pointer covers
+    /// everything beneath it.
+    pub covers: Vec<String>,
+}
+
+impl Citation {
+    /// A citation for an HTTP answer from the gateway, covering the given pointers.
+    pub fn from_response(resp: &pforge_budget::Response, covers: &[&str]) -> Self {
+        Citation {
+            source: resp.url.clone(),
+            provider: resp.provider.clone(),
+            fetched_at: resp.fetched_at,
+            covers: covers.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// A citation for a value that came from configuration (e.g. "no source configured").
+    pub fn config(what: &str, covers: &[&str]) -> Self {
+        Citation {
+            source: format!("config:{what}"),
+            provider: "config".into(),
+            fetched_at: Utc::now(),
+            covers: covers.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// A citation for a value derived from another module's stored output.
+    pub fn derived(module: &str, covers: &[&str]) -> Self {
+        Citation {
+            source: format!("module:{module}"),
+            provider: "derived".into(),
+            fetched_at: Utc::now(),
+            covers: covers.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// What a module returns: JSON data plus the citations that cover every value in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModuleOutput {
+    pub data: Value,
+    pub sources: Vec<Citation>,
+    pub fetched_at: DateTime<Utc>,
+}
+
+impl ModuleOutput {
+    /// An output with no data yet; fill it with [`ModuleOutput::set`].
+    pub fn new() -> Self {
+        ModuleOutput {
+            data: Value::Object(Default::default()),
+            sources: Vec::new(),
+            fetched_at: Utc::now(),
+        }
+    }
+
+    /// Sets top-level field `key` to `value`, recording the citation that supports it. This is
+    /// the normal way to fill an output: the value and its source arrive together.
+    pub fn set(&mut self, key: &str, value: impl Into<Value>, source: &Citation) -> &mut Self {
+        if let Value::Object(map) = &mut self.data {
+            map.insert(key.to_string(), value.into());
+        }
+        let pointer = format!("/{}", key.replace('~', "~0").replace('/', "~1"));
+        match self
+            .sources
+            .iter_mut()
+            .find(|c| c.source == source.source && c.provider == source.provider)
+        {
+            Some(c) => {
+                if !c.covers.contains(&pointer) {
+                    c.covers.push(pointer);
+                }
+            }
+            None => {
+                let mut c = source.clone();
+                c.covers = vec![pointer];
+                self.sources.push(c);
+            }
+        }
+        self
+    }
+
+    /// Checks that every top-level value is covered by a citation. The executor refuses outputs
+    /// that fail this, so an uncited value can never be stored.
+    pub fn check_cited(&self) -> Result<(), String> {
+        let Value::Object(map) = &self.data else {
+            return Err("module output must be a JSON object".into());
+        };
+        for key in map.keys() {
+            let pointer = format!("/{}", key.replace('~', "~0").replace('/', "~1"));
+            let covered = self.sources.iter().any(|c| {
+                c.covers.iter().any(|p| {
+                    p.is_empty()
+                        || *p == pointer
+                        || pointer.starts_with(&format!("{p}/"))
+                        || p.starts_with(&format!("{pointer}/"))
+                })
+            });
+            if !covered {
+                return Err(format!("value at {pointer} has no citation"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for ModuleOutput {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why a module produced no output.
+#[derive(Debug, Error, Clone)]
+pub enum ModuleError {
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    #[error("unexpected data from {source_name}: {detail}")]
+    Parse { source_name: String, detail: String },
+    #[error("required dependency {0} has no output")]
+    MissingDependency(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ModuleError {
+    /// A parse error naming where the bad data came from.
+    pub fn parse(source_name: impl Into<String>, detail: impl std::fmt::Display) -> Self {
+        ModuleError::Parse {
+            source_name: source_name.into(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// The outcome of a dependency as seen by a dependent module.
+#[derive(Debug, Clone)]
+pub enum DependencyResult {
+    /// The dependency produced (or confirmed) this output.
+    Ready(Arc<ModuleOutput>),
+    /// The dependency failed or was skipped; the message says why.
+    Failed(String),
+}
+
+/// Everything a module run may use: the domain, its declared dependencies' results (and only
+/// those), and the gateway for outbound calls.
+pub struct ModuleContext {
+    pub domain: Domain,
+    pub gateway: Gateway,
+    dependencies: BTreeMap<String, DependencyResult>,
+}
+
+impl ModuleContext {
+    /// Builds a context; the executor passes exactly the declared dependencies.
+    pub fn new(
+        domain: Domain,
+        gateway: Gateway,
+        dependencies: BTreeMap<String, DependencyResult>,
+    ) -> Self {
+        ModuleContext {
+            domain,
+            gateway,
+            dependencies,
+        }
+    }
+
+    /// The output of a declared dependency, if it succeeded.
+    pub fn dependency(&self, id: &str) -> Option<&ModuleOutput> {
+        match self.dependencies.get(id) {
+            Some(DependencyResult::Ready(o)) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// The output of a dependency the module cannot work without.
+    pub fn require(&self, id: &str) -> Result<&ModuleOutput, ModuleError> {
+        self.dependency(id)
+            .ok_or_else(|| ModuleError::MissingDependency(id.to_string()))
+    }
+
+    /// Dependencies that failed, with why (for degraded runs to report).
+    pub fn failed_dependencies(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.dependencies.iter().filter_map(|(k, v)| match v {
+            DependencyResult::Failed(why) => Some((k.as_str(), why.as_str())),
+            DependencyResult::Ready(_) => None,
+        })
+    }
+}
+
+/// An intelligence module. Implementations are stateless between runs: everything they need
+/// arrives through the context or was given at construction from config.
+#[async_trait]
+pub trait Module: Send + Sync {
+    /// The module's static description.
+    fn spec(&self) -> &ModuleSpec;
+    /// Computes the module's output for `ctx.domain`.
+    async fn run(&self, ctx: &ModuleContext) -> Result<ModuleOutput, ModuleError>;
+}

@@ -1,0 +1,233 @@
+//! Plain records that cross the persistence boundary. They carry no behaviour so that every
+//! backend (SQLite, PostgreSQL) can fill them the same way.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// One `pforge enrich` invocation (or one API/daemon submission). Work items hang off it so a
+/// crashed run can be resumed by id.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Job {
+    pub id: Uuid,
+    /// Free text describing where the job came from (`cli`, `demo`, `daemon:nightly`, ...).
+    pub label: String,
+    pub status: JobStatus,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Lifecycle of a job; `Running` jobs found at start-up are resumable.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    /// Stable text used in the database and in `--json` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Inverse of [`JobStatus::as_str`]; unknown text is a corrupt row, not a panic.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => JobStatus::Running,
+            "completed" => JobStatus::Completed,
+            "failed" => JobStatus::Failed,
+            "cancelled" => JobStatus::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// State of one (job, domain, module) unit of work. Kept per item so that a resumed job only
+/// redoes what did not finish.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    Pending,
+    Running,
+    /// Produced a result that became a new snapshot version.
+    NewVersion,
+    /// Produced a result equal to the latest snapshot (only `checked_at` moved).
+    Unchanged,
+    /// Not run because the latest snapshot is still within the module's freshness TTL.
+    Fresh,
+    Failed,
+    /// Not run because a dependency failed and the module cannot run degraded.
+    Skipped,
+}
+
+impl ItemStatus {
+    /// Stable text used in the database and in `--json` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::Pending => "pending",
+            ItemStatus::Running => "running",
+            ItemStatus::NewVersion => "new_version",
+            ItemStatus::Unchanged => "unchanged",
+            ItemStatus::Fresh => "fresh",
+            ItemStatus::Failed => "failed",
+            ItemStatus::Skipped => "skipped",
+        }
+    }
+
+    /// Inverse of [`ItemStatus::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => ItemStatus::Pending,
+            "running" => ItemStatus::Running,
+            "new_version" => ItemStatus::NewVersion,
+            "unchanged" => ItemStatus::Unchanged,
+            "fresh" => ItemStatus::Fresh,
+            "failed" => ItemStatus::Failed,
+            "skipped" => ItemStatus::Skipped,
+            _ => return None,
+        })
+    }
+
+    /// Whether the item needs no more work when its job is resumed.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, ItemStatus::Pending | ItemStatus::Running)
+    }
+}
+
+/// Bookkeeping for one (job, domain, module).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WorkItem {
+    pub job_id: Uuid,
+    pub domain: String,
+    pub module: String,
+    pub status: ItemStatus,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Snapshot version the item produced or confirmed, when it got that far.
+    pub version: Option<i64>,
+}
+
+/// A stored, versioned module result for a domain.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Snapshot {
+    pub domain: String,
+    pub module: String,
+    /// 1 for the first result, +1 for every result that differs from the previous one.
+    pub version: i64,
+    pub data: Value,
+    pub citations: Value,
+    /// SHA-256 (hex) of the canonical data; equality of hashes means "unchanged".
+    pub content_hash: String,
+    pub fetched_at: DateTime<Utc>,
+    /// Last time a run confirmed this version was still current.
+    pub checked_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub job_id: Option<Uuid>,
+    /// RFC 6902 patch from the previous version to this one (`None` for version 1).
+    pub patch: Option<Value>,
+}
+
+/// What a run hands the store; the store decides whether it is a new version.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NewSnapshot {
+    pub domain: String,
+    pub module: String,
+    pub data: Value,
+    pub citations: Value,
+    pub content_hash: String,
+    pub fetched_at: DateTime<Utc>,
+    pub job_id: Option<Uuid>,
+}
+
+/// A change detected between two versions, scored for significance.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChangeEvent {
+    pub id: Uuid,
+    pub domain: String,
+    pub module: String,
+    /// Version that introduced the change.
+    pub version: i64,
+    /// JSON Pointer of the changed value.
+    pub path: String,
+    /// `added`, `removed` or `changed`.
+    pub kind: String,
+    pub old_value: Option<Value>,
+    pub new_value: Option<Value>,
+    pub significance: i64,
+    /// `low`, `medium`, `high` or `critical`.
+    pub level: String,
+    /// Name of the significance rule that scored it.
+    pub rule: String,
+    pub detected_at: DateTime<Utc>,
+}
+
+/// An alert waiting in (or delivered from) the outbox. `id` is stable across retries so that
+/// receivers can de-duplicate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Alert {
+    pub id: Uuid,
+    pub rule: String,
+    pub recipient: String,
+    pub channel: String,
+    /// `immediate`, `hourly` or `daily`.
+    pub delivery: String,
+    pub domain: String,
+    pub payload: Value,
+    /// `pending`, `delivered`, `dead` or `disabled`.
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// What the caller derives from the previous version inside the store's transaction: the patch,
+/// the change events and the alerts they raise. Computed under the same lock as the insert so
+/// that concurrent writers can never diff against a stale "previous".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Derived {
+    pub patch: Option<Value>,
+    pub events: Vec<ChangeEvent>,
+    pub alerts: Vec<Alert>,
+}
+
+/// Computes [`Derived`] from the previous snapshot (if any) and the new one.
+pub trait DeriveChanges: Send + Sync {
+    /// `version` is the version number the new snapshot will get.
+    fn derive(&self, previous: Option<&Snapshot>, next: &NewSnapshot, version: i64) -> Derived;
+}
+
+/// A [`DeriveChanges`] that records no patch, events or alerts (used where versioning rules are
+/// not wired, e.g. store tests).
+pub struct NoDerivation;
+
+impl DeriveChanges for NoDerivation {
+    fn derive(&self, _: Option<&Snapshot>, _: &NewSnapshot, _: i64) -> Derived {
+        Derived::default()
+    }
+}
+
+/// Result of [`crate::Store::save_snapshot`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SaveOutcome {
+    /// Content hash equals the latest version's: only `checked_at` moved.
+    Unchanged { version: i64 },
+    /// Stored as a new version.
+    Created {
+        version: i64,
+        events: Vec<ChangeEvent>,
+        alerts: Vec<Alert>,
+    },
+}

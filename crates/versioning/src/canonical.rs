@@ -1,0 +1,142 @@
+//! Canonical form of module outputs: object keys ordered (serde_json's map is a BTreeMap) and
+//! set-like arrays sorted by a stable key, so that an unchanged fact never looks changed.
+//! Modules declare their set arrays (`ModuleSpec::set_arrays`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// A set-like array in a module's output: the JSON Pointer of the array (`*` matches any single
+/// segment) and the field of each element that identifies it (`None` = the element itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetArray {
+    pub pointer: String,
+    pub key: Option<String>,
+}
+
+impl SetArray {
+    /// A set array whose elements are identified by `key`.
+    pub fn keyed(pointer: &str, key: &str) -> Self {
+        SetArray {
+            pointer: pointer.to_string(),
+            key: Some(key.to_string()),
+        }
+    }
+
+    /// A set array of scalars (or of whole elements compared as text).
+    pub fn scalars(pointer: &str) -> Self {
+        SetArray {
+            pointer: pointer.to_string(),
+            key: None,
+        }
+    }
+}
+
+/// Returns the canonical form of `value` given the module's set arrays: object keys in order
+/// and every declared set array sorted (and de-duplicated). Idempotent, and insensitive to the
+/// order of set elements at any depth.
+pub fn canonicalize(value: &Value, sets: &[SetArray]) -> Value {
+    let mut v = sort_keys(value);
+    // Deepest sets first: an outer set's sort key includes its elements' text, which must
+    // already be canonical (nested sets sorted) for the order to be stable.
+    let mut ordered: Vec<(Vec<&str>, &SetArray)> = sets
+        .iter()
+        .map(|set| {
+            let segments: Vec<&str> = set
+                .pointer
+                .split('/')
+                .skip(1)
+                .filter(|s| !s.is_empty())
+                .collect();
+            (segments, set)
+        })
+        .collect();
+    ordered.sort_by_key(|(segments, _)| std::cmp::Reverse(segments.len()));
+    for (segments, set) in ordered {
+        sort_at(&mut v, &segments, set.key.as_deref());
+    }
+    v
+}
+
+/// Rebuilds objects with keys in order, whatever map type serde_json was built with (with the
+/// `preserve_order` feature a map keeps insertion order, which would make hashes unstable).
+fn sort_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sort_keys(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sort_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+fn sort_at(v: &mut Value, segments: &[&str], key: Option<&str>) {
+    match segments.split_first() {
+        None => {
+            if let Value::Array(items) = v {
+                items.sort_by_cached_key(|item| sort_key(item, key));
+                items.dedup();
+            }
+        }
+        Some((head, rest)) => match v {
+            Value::Object(map) => {
+                if *head == "*" {
+                    for child in map.values_mut() {
+                        sort_at(child, rest, key);
+                    }
+                } else if let Some(child) = map.get_mut(&unescape(head)) {
+                    sort_at(child, rest, key);
+                }
+            }
+            Value::Array(items) => {
+                if *head == "*" {
+                    for child in items.iter_mut() {
+                        sort_at(child, rest, key);
+                    }
+                } else if let Some(child) =
+                    head.parse::<usize>().ok().and_then(|i| items.get_mut(i))
+                {
+                    sort_at(child, rest, key);
+                }
+            }
+            _ => {}
+        },
+    }
+}
+
+fn unescape(segment: &str) -> String {
+    segment.replace("~1", "/").replace("~0", "~")
+}
+
+/// Sort key: the identifying field (as canonical text), then the whole element to break ties.
+fn sort_key(item: &Value, key: Option<&str>) -> (String, String) {
+    let id = match key {
+        Some(k) => item.get(k).map(text_of).unwrap_or_default(),
+        None => text_of(item),
+    };
+    (id, item.to_string())
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_lowercase(),
+        other => other.to_string(),
+    }
+}
+
+/// SHA-256 (hex) of the canonical JSON text; equal hashes mean "unchanged".
+pub fn content_hash(canonical: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update(canonical.to_string().as_bytes());
+    h.finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+}
