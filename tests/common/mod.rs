@@ -48,6 +48,11 @@ impl Sandbox {
 
     /// Runs `pforge` with this sandbox's config and database.
     pub fn pforge(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run pforge")
+    }
+
+    /// The `pforge` command with this sandbox's config and database, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pforge"));
         cmd.arg("--config")
             .arg(self.config())
@@ -57,7 +62,7 @@ impl Sandbox {
             .current_dir(repo())
             .env_remove("PFORGE_DATABASE_URL")
             .env_remove("PFORGE_CONFIG");
-        cmd.output().expect("run pforge")
+        cmd
     }
 }
 

@@ -57,6 +57,8 @@ pub(crate) struct Budget {
     caps: BudgetConfig,
     ledger: Arc<dyn Ledger>,
     state: Mutex<State>,
+    /// How often persisted spend is re-read ([`REFRESH`] unless the builder set it).
+    refresh: std::time::Duration,
 }
 
 /// Credits held for one call in flight. Dropping it without [`Reservation::commit`] releases
@@ -77,7 +79,16 @@ impl Budget {
             caps,
             ledger,
             state: Mutex::new(State::default()),
+            refresh: REFRESH,
         }
+    }
+
+    /// Re-reads persisted spend this often: shorter tightens caps shared by several workers
+    /// (each can overshoot by what the others spend in one interval) at one ledger read per cap
+    /// per interval.
+    pub(crate) fn with_refresh(mut self, every: std::time::Duration) -> Self {
+        self.refresh = every;
+        self
     }
 
     fn caps_for(&self, provider: &str) -> Vec<Cap> {
@@ -132,7 +143,7 @@ impl Budget {
                 .filter(|(s, p, start)| {
                     st.windows
                         .get(&(s.clone(), *p))
-                        .is_none_or(|w| w.start != *start || w.loaded_at.elapsed() > REFRESH)
+                        .is_none_or(|w| w.start != *start || w.loaded_at.elapsed() > self.refresh)
                 })
                 .collect()
         };
@@ -272,6 +283,7 @@ impl Reservation {
             cost: self.cost,
             status: entry.status,
             at: Utc::now(),
+            request: entry.request,
         };
         if let Err(e) = self.budget.ledger.record(&entry).await {
             tracing::error!(provider = %entry.provider, cost = entry.cost, "{e}");
@@ -295,6 +307,7 @@ pub(crate) struct LedgerEntryParts {
     pub domain: Option<String>,
     pub job: Option<String>,
     pub status: Option<u16>,
+    pub request: Option<String>,
 }
 
 #[cfg(test)]
@@ -309,6 +322,7 @@ mod tests {
             domain: None,
             job: None,
             status: Some(200),
+            request: None,
         }
     }
 
@@ -324,6 +338,7 @@ mod tests {
                 cost: 8.0,
                 status: Some(200),
                 at: Utc::now(),
+                request: None,
             })
             .await
             .unwrap();

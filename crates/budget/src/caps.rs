@@ -36,14 +36,14 @@ pub struct ProviderCaps {
 
 /// The accounting window a cap applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Period {
+pub enum Period {
     Day,
     Month,
 }
 
 impl Period {
     /// Start of the window containing `now`.
-    pub(crate) fn start(self, now: DateTime<Utc>) -> DateTime<Utc> {
+    pub fn start(self, now: DateTime<Utc>) -> DateTime<Utc> {
         let (y, m, d) = match self {
             Period::Day => (now.year(), now.month(), now.day()),
             Period::Month => (now.year(), now.month(), 1),
@@ -54,7 +54,7 @@ impl Period {
     }
 
     /// When the window containing `now` ends and spending starts from zero again.
-    pub(crate) fn reset(self, now: DateTime<Utc>) -> DateTime<Utc> {
+    pub fn reset(self, now: DateTime<Utc>) -> DateTime<Utc> {
         let start = self.start(now);
         match self {
             Period::Day => start + chrono::Duration::days(1),
@@ -71,7 +71,7 @@ impl Period {
         }
     }
 
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Period::Day => "daily",
             Period::Month => "monthly",

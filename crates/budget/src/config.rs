@@ -66,6 +66,11 @@ pub struct ProviderConfig {
     /// Most redirects followed. 0 means redirects are returned as errors.
     #[serde(default = "default_max_redirects")]
     pub max_redirects: u32,
+    /// Let this provider reach non-public addresses (loopback, private, link-local, metadata...)
+    /// through domain-derived URLs and redirects. Off by default: the SSRF guard refuses them,
+    /// except the host and port of `base_url` itself. Turn on only to enrich intranet sites.
+    #[serde(default)]
+    pub allow_private: bool,
 }
 
 /// Where the provider's secret goes and where it is read from. Exactly one of `header`/`query`
@@ -238,6 +243,7 @@ impl ProviderConfig {
             cache_ttl_secs: 0,
             expect_json: false,
             max_redirects: default_max_redirects(),
+            allow_private: false,
         }
     }
 

@@ -5,30 +5,37 @@ use thiserror::Error;
 /// so that a module error read in a summary says where to look and what to change.
 #[derive(Debug, Error, Clone)]
 pub enum GatewayError {
+    /// The call names a provider with no `[providers.*]` table.
     #[error("provider {0:?} is not configured: add [providers.{0}] to pforge.toml")]
     UnknownProvider(String),
+    /// The provider's policy is unusable (found when the gateway is built).
     #[error("{provider}: invalid configuration: {reason}")]
     Config { provider: String, reason: String },
+    /// The provider needs a secret that is not available; the reason says where to put it.
     #[error("{provider}: no credentials: {reason}")]
     MissingSecret { provider: String, reason: String },
+    /// Base URL plus path did not form a URL.
     #[error("{provider}: invalid request URL {url:?}: {reason}")]
     BadUrl {
         provider: String,
         url: String,
         reason: String,
     },
+    /// No full answer within `timeout_secs` (transient: retried).
     #[error("{provider}: request to {url} timed out after {secs}s")]
     Timeout {
         provider: String,
         url: String,
         secs: f64,
     },
+    /// Connection failed (transient: retried).
     #[error("{provider}: cannot reach {url}: {reason}")]
     Connect {
         provider: String,
         url: String,
         reason: String,
     },
+    /// A non-2xx answer, with the provider's own message (429/502/503/504 are retried).
     #[error("{provider}: {url} answered HTTP {status}: {message}")]
     Status {
         provider: String,
@@ -36,30 +43,43 @@ pub enum GatewayError {
         status: u16,
         message: String,
     },
+    /// The body exceeded `max_body_bytes`; reading stopped there.
     #[error("{provider}: response from {url} is larger than the {limit} byte limit")]
     TooLarge {
         provider: String,
         url: String,
         limit: u64,
     },
+    /// The connection broke while reading the body.
     #[error("{provider}: reading response from {url} failed: {reason}")]
     Body {
         provider: String,
         url: String,
         reason: String,
     },
+    /// A JSON provider answered 2xx with something else (often an HTML error page).
     #[error("{provider}: {url} answered with content type {content_type:?}, expected JSON")]
     ContentType {
         provider: String,
         url: String,
         content_type: String,
     },
+    /// The SSRF guard refused the target: it is (or resolves to, or redirects to) a loopback,
+    /// private, link-local, metadata or otherwise non-public address. Never retried.
+    #[error("{provider}: refused to fetch {url}: {reason}")]
+    Forbidden {
+        provider: String,
+        url: String,
+        reason: String,
+    },
+    /// More redirects than `max_redirects`.
     #[error("{provider}: {url} redirected more than {limit} times")]
     TooManyRedirects {
         provider: String,
         url: String,
         limit: u32,
     },
+    /// The provider failed repeatedly and is being skipped until `retry_at`.
     #[error(
         "{provider}: circuit open after {failures} consecutive failures; calls fail fast until \
          {}, then one probe is let through",
@@ -70,8 +90,10 @@ pub enum GatewayError {
         failures: u32,
         retry_at: DateTime<Utc>,
     },
+    /// The breaker is testing the provider with one call; others fail fast meanwhile.
     #[error("{provider}: circuit half-open, a probe call is in flight; calls fail fast until it answers")]
     CircuitProbing { provider: String },
+    /// A spending cap would be exceeded; the call was not sent.
     #[error(
         "budget cap `{cap}` reached ({spent}/{limit} credits, this call costs {cost}); {}",
         budget_hint(cap, resets_at)
@@ -205,6 +227,15 @@ impl GatewayError {
                 provider,
                 url: f(&url),
                 content_type,
+            },
+            Forbidden {
+                provider,
+                url,
+                reason,
+            } => Forbidden {
+                provider,
+                url: f(&url),
+                reason: f(&reason),
             },
             TooManyRedirects {
                 provider,

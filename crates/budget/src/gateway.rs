@@ -10,7 +10,7 @@ use crate::http::{Attempt, Failure};
 use crate::ledger::{Ledger, MemoryLedger};
 use crate::metrics::{CallLabels, GatewayMetrics, RefusalLabels};
 use crate::provider::ProviderRuntime;
-use crate::{Call, GatewayError, ProviderConfig, ProvidersConfig, Response};
+use crate::{Call, GatewayError, ProviderConfig, ProvidersConfig, Response, SharedLimiter};
 use backon::Retryable;
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
@@ -30,6 +30,8 @@ struct Inner {
     budget: Arc<Budget>,
     cache: ResponseCache,
     metrics: GatewayMetrics,
+    /// Cross-process pacing, on top of the local `governor` limiters.
+    shared: Option<Arc<dyn SharedLimiter>>,
 }
 
 /// Assembles a [`Gateway`] with its ledger, caps and metrics registry.
@@ -40,6 +42,8 @@ pub struct GatewayBuilder {
     run_budget: Option<f64>,
     metrics: GatewayMetrics,
     cache_capacity_bytes: u64,
+    shared: Option<Arc<dyn SharedLimiter>>,
+    ledger_refresh: Option<Duration>,
 }
 
 impl GatewayBuilder {
@@ -74,6 +78,20 @@ impl GatewayBuilder {
         self
     }
 
+    /// Paces providers that have a `rate_limit` through `limiter` too, so the limit holds across
+    /// every process sharing it (workers on one database), not just within this one.
+    pub fn shared_limiter(mut self, limiter: Arc<dyn SharedLimiter>) -> Self {
+        self.shared = Some(limiter);
+        self
+    }
+
+    /// How often spend is re-read from the ledger (default 30 s). Workers sharing caps use a
+    /// shorter interval: each can overshoot a cap by what the others spend in one interval.
+    pub fn ledger_refresh(mut self, every: Duration) -> Self {
+        self.ledger_refresh = Some(every);
+        self
+    }
+
     /// Validates every provider's policy and builds the gateway.
     pub fn build(self) -> Result<Gateway, GatewayError> {
         let mut runtimes = HashMap::new();
@@ -85,13 +103,18 @@ impl GatewayBuilder {
             caps.per_run = Some(run);
         }
         let ledger = self.ledger.unwrap_or_else(|| Arc::new(MemoryLedger::new()));
+        let mut budget = Budget::new(caps, ledger);
+        if let Some(every) = self.ledger_refresh {
+            budget = budget.with_refresh(every);
+        }
         Ok(Gateway {
             inner: Arc::new(Inner {
                 providers: self.providers,
                 runtimes,
-                budget: Arc::new(Budget::new(caps, ledger)),
+                budget: Arc::new(budget),
                 cache: new_cache(self.cache_capacity_bytes),
                 metrics: self.metrics,
+                shared: self.shared,
             }),
         })
     }
@@ -112,6 +135,8 @@ impl Gateway {
             run_budget: None,
             metrics: GatewayMetrics::default(),
             cache_capacity_bytes: 256 * 1024 * 1024,
+            shared: None,
+            ledger_refresh: None,
         }
     }
 
@@ -179,6 +204,13 @@ impl Gateway {
             });
         }
         let url = self.url_for(call)?;
+        rt.guard
+            .check_url(&url)
+            .map_err(|blocked| GatewayError::Forbidden {
+                provider: call.provider.clone(),
+                url: rt.masker.url(&url),
+                reason: blocked.0,
+            })?;
         let mut headers = call.headers.clone();
         headers.sort();
         let key = CacheKey {
@@ -220,7 +252,8 @@ impl Gateway {
         let started = Instant::now();
         let max_elapsed = crate::retry::max_elapsed(&rt.cfg.retry);
         let label = GatewayMetrics::provider(&call.provider);
-        let result = (|| self.attempt(rt, call, url))
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let result = (|| self.attempt(rt, call, url, attempts.fetch_add(1, Ordering::Relaxed) + 1))
             .retry(crate::retry::backoff(&rt.cfg.retry))
             .sleep(tokio::time::sleep)
             .when(|f: &Failure| f.error.is_transient())
@@ -265,6 +298,7 @@ impl Gateway {
         rt: &ProviderRuntime,
         call: &Call,
         url: &url::Url,
+        attempt_no: u32,
     ) -> Result<Response, Failure> {
         let metrics = &self.inner.metrics;
         let host = call
@@ -322,7 +356,16 @@ impl Gateway {
             None => None,
         };
         let label = GatewayMetrics::provider(&call.provider);
-        let waited = rt.pacer.wait(&host).await;
+        let mut waited = rt.pacer.wait(&host).await;
+        // Shared pacing last: the slot it grants is used at once, never held while waiting on
+        // the local limiters (a held slot sent late could bunch with later ones).
+        if let (Some(shared), Some(limit)) = (&self.inner.shared, &rt.cfg.rate_limit) {
+            let t = Instant::now();
+            if let Err(e) = shared.acquire(&call.provider, limit).await {
+                tracing::warn!(provider = %call.provider, "shared rate limit unavailable, pacing locally only: {e}");
+            }
+            waited += t.elapsed();
+        }
         metrics
             .rate_limit_wait
             .get_or_create(&label)
@@ -358,7 +401,7 @@ impl Gateway {
             .calls
             .get_or_create(&CallLabels {
                 provider: call.provider.clone(),
-                status: status_label,
+                code: status_label,
             })
             .inc();
         permit.record(matches!(&result, Err(f) if f.error.is_transient()));
@@ -375,6 +418,7 @@ impl Gateway {
                         domain: call.domain.clone(),
                         job: call.job.clone(),
                         status,
+                        request: Some(format!("GET {}#{attempt_no}", rt.masker.url(url))),
                     })
                     .await;
             }
@@ -397,6 +441,7 @@ fn error_kind(e: &GatewayError) -> &'static str {
         GatewayError::Body { .. } => "body",
         GatewayError::TooLarge { .. } => "too_large",
         GatewayError::ContentType { .. } => "content_type",
+        GatewayError::Forbidden { .. } => "forbidden",
         _ => "error",
     }
 }

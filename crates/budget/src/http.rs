@@ -142,7 +142,13 @@ impl Attempt<'_> {
     fn send_error(&self, e: reqwest::Error, shown: &str) -> GatewayError {
         let provider = self.provider.to_string();
         let url = shown.to_string();
-        if e.is_timeout() {
+        if let Some(blocked) = crate::ssrf::find_blocked(&e) {
+            GatewayError::Forbidden {
+                provider,
+                url,
+                reason: self.masker.text(&blocked.0),
+            }
+        } else if e.is_timeout() {
             GatewayError::Timeout {
                 provider,
                 url,

@@ -10,15 +10,24 @@ use thiserror::Error;
 /// One charged call, as written to the ledger.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LedgerEntry {
+    /// Provider id that billed the call.
     pub provider: String,
+    /// Module that made the call, for "who spent it" reports.
     pub module: Option<String>,
+    /// Domain being enriched.
     pub domain: Option<String>,
+    /// Job the call belongs to.
     pub job: Option<String>,
     /// Credits charged.
     pub cost: f64,
     /// HTTP status of the charged attempt, if the provider answered.
     pub status: Option<u16>,
+    /// When the charge was committed (UTC), which decides its day and month.
     pub at: DateTime<Utc>,
+    /// What was charged: method, URL (secrets masked) and attempt number within one fetch. With
+    /// the job, module and domain it identifies the call, so a ledger can refuse to charge a
+    /// retried work item twice for the same call.
+    pub request: Option<String>,
 }
 
 /// Why the ledger could not be read or written (the store's error, as text).

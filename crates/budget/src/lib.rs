@@ -17,9 +17,12 @@ mod provider;
 mod ratelimit;
 mod retry;
 mod secrets;
+mod shared;
+mod ssrf;
+mod status;
 
 pub use call::{Call, Response};
-pub use caps::{BudgetConfig, ProviderCaps};
+pub use caps::{BudgetConfig, Period, ProviderCaps};
 pub use config::{
     AuthConfig, BreakerConfig, ChargeMode, ProviderConfig, ProvidersConfig, RateLimitConfig,
     RetryConfig,
@@ -28,3 +31,6 @@ pub use error::GatewayError;
 pub use gateway::{Gateway, GatewayBuilder};
 pub use ledger::{Ledger, LedgerEntry, LedgerError, MemoryLedger};
 pub use metrics::{CallLabels, GatewayMetrics, ProviderLabel, RefusalLabels};
+pub use shared::SharedLimiter;
+pub use ssrf::forbidden_range;
+pub use status::{cap_status, CapStatus};

@@ -13,12 +13,12 @@ pub struct ProviderLabel {
     pub provider: String,
 }
 
-/// Labels for the per-attempt call counter: `status` is the HTTP code or an error kind
+/// Labels for the per-attempt request counter: `code` is the HTTP status code or an error kind
 /// (`timeout`, `connect`, `body`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
     pub provider: String,
-    pub status: String,
+    pub code: String,
 }
 
 /// Labels for refusals: `reason` is the cap name (`similarweb daily`, `run`) or `circuit_open`.
@@ -72,43 +72,52 @@ impl Default for GatewayMetrics {
 }
 
 impl GatewayMetrics {
-    /// Registers every series under the `pforge_gateway_` prefix.
+    /// Registers every series under the names the daemon's `/metrics` documents (Prometheus
+    /// conventions: counters end in `_total`, durations are `_seconds`):
+    /// `pforge_provider_requests_total{provider,code}`, `pforge_provider_spend_total{provider}`
+    /// (credits), `pforge_provider_cache_hits_total`, `pforge_provider_coalesced_total`,
+    /// `pforge_provider_retries_total`, `pforge_provider_refused_total{provider,reason}`,
+    /// `pforge_rate_limit_wait_seconds{provider}` and
+    /// `pforge_provider_request_duration_seconds{provider}` (histograms).
     pub fn register(&self, registry: &mut Registry) {
-        let r = registry.sub_registry_with_prefix("pforge_gateway");
-        r.register(
-            "calls",
-            "Requests sent, by provider and status",
+        registry.register(
+            "pforge_provider_requests",
+            "Requests sent to providers, by provider and HTTP status code or error kind",
             self.calls.clone(),
         );
-        r.register("spend_credits", "Credits charged", self.spend.clone());
-        r.register(
-            "cache_hits",
-            "Answers served from cache",
+        registry.register(
+            "pforge_provider_spend",
+            "Credits charged by providers",
+            self.spend.clone(),
+        );
+        registry.register(
+            "pforge_provider_cache_hits",
+            "Provider answers served from the gateway cache",
             self.cache_hits.clone(),
         );
-        r.register(
-            "coalesced",
-            "Calls coalesced into an identical in-flight call",
+        registry.register(
+            "pforge_provider_coalesced",
+            "Provider calls coalesced into an identical call in flight",
             self.coalesced.clone(),
         );
-        r.register(
-            "retries",
-            "Retries of transient failures",
+        registry.register(
+            "pforge_provider_retries",
+            "Retries of transient provider failures",
             self.retries.clone(),
         );
-        r.register(
-            "refused",
-            "Calls refused by a budget cap or open circuit",
+        registry.register(
+            "pforge_provider_refused",
+            "Provider calls refused by a budget cap or an open circuit",
             self.refused.clone(),
         );
-        r.register(
-            "rate_limit_wait_seconds",
-            "Time waiting for a rate-limit permit",
+        registry.register(
+            "pforge_rate_limit_wait_seconds",
+            "Time spent waiting for a provider rate-limit permit",
             self.rate_limit_wait.clone(),
         );
-        r.register(
-            "request_duration_seconds",
-            "Request latency including body",
+        registry.register(
+            "pforge_provider_request_duration_seconds",
+            "Provider request latency, body included",
             self.latency.clone(),
         );
     }
@@ -119,12 +128,12 @@ impl GatewayMetrics {
         }
     }
 
-    /// Count of calls for a provider and status (tests and summaries).
-    pub fn calls_for(&self, provider: &str, status: &str) -> u64 {
+    /// Count of calls for a provider and status code or error kind (tests and summaries).
+    pub fn calls_for(&self, provider: &str, code: &str) -> u64 {
         self.calls
             .get_or_create(&CallLabels {
                 provider: provider.into(),
-                status: status.into(),
+                code: code.into(),
             })
             .get()
     }

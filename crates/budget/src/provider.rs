@@ -4,6 +4,7 @@
 use crate::breaker::Breakers;
 use crate::ratelimit::Pacer;
 use crate::secrets::{Credentials, Masker, Placement};
+use crate::ssrf::Guard;
 use crate::{GatewayError, ProviderConfig};
 use reqwest::header::HeaderValue;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ pub(crate) struct ProviderRuntime {
     pub pacer: Pacer,
     pub breakers: Arc<Breakers>,
     pub in_flight: Option<Semaphore>,
+    /// SSRF policy: checked before each call; also the client's resolver and redirect policy.
+    pub guard: Guard,
 }
 
 impl ProviderRuntime {
@@ -46,13 +49,23 @@ impl ProviderRuntime {
         {
             return Err(bad("costs must be zero or positive".into()));
         }
-        let redirects = match cfg.max_redirects {
-            0 => reqwest::redirect::Policy::none(),
-            n => reqwest::redirect::Policy::limited(n as usize),
+        let guard = Guard::new(cfg);
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("PartnerForge/", env!("CARGO_PKG_VERSION")));
+        builder = match cfg.max_redirects {
+            0 => builder.redirect(reqwest::redirect::Policy::none()),
+            n if !guard.enabled() => {
+                builder.redirect(reqwest::redirect::Policy::limited(n as usize))
+            }
+            // Guarded: every redirect target is re-checked, names resolve through the guard (so
+            // the checked address is the one connected to), and no environment proxy resolves
+            // names on our behalf.
+            n => builder.redirect(guard.redirect_policy(n)),
         };
-        let client = reqwest::Client::builder()
-            .redirect(redirects)
-            .user_agent(concat!("PartnerForge/", env!("CARGO_PKG_VERSION")))
+        if guard.enabled() {
+            builder = builder.dns_resolver(guard.resolver()).no_proxy();
+        }
+        let client = builder
             .build()
             .map_err(|e| bad(format!("cannot build HTTP client: {e}")))?;
         let in_flight = match cfg.max_in_flight {
@@ -67,6 +80,7 @@ impl ProviderRuntime {
             pacer,
             breakers: Arc::new(Breakers::new(id, &cfg.circuit_breaker)),
             in_flight,
+            guard,
             client,
             cfg: cfg.clone(),
         })

@@ -68,11 +68,11 @@ async fn provider_rate_limit_holds_at_the_server() {
     let waits = (
         support::metric(
             &text,
-            r#"pforge_gateway_rate_limit_wait_seconds_sum{provider="rl"}"#,
+            r#"pforge_rate_limit_wait_seconds_sum{provider="rl"}"#,
         ),
         support::metric(
             &text,
-            r#"pforge_gateway_rate_limit_wait_seconds_count{provider="rl"}"#,
+            r#"pforge_rate_limit_wait_seconds_count{provider="rl"}"#,
         ),
     );
     println!(

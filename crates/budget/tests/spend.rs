@@ -250,12 +250,12 @@ async fn hundred_identical_calls_make_one_request_and_the_answer_is_cached() {
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
     for series in [
-        r#"pforge_gateway_calls_total{provider="paid",status="200"} 1"#,
-        r#"pforge_gateway_spend_credits_total{provider="paid"} 1"#,
-        "pforge_gateway_coalesced_total",
-        "pforge_gateway_cache_hits_total",
-        "pforge_gateway_rate_limit_wait_seconds_bucket",
-        "pforge_gateway_request_duration_seconds_bucket",
+        r#"pforge_provider_requests_total{provider="paid",code="200"} 1"#,
+        r#"pforge_provider_spend_total{provider="paid"} 1"#,
+        "pforge_provider_coalesced_total",
+        "pforge_provider_cache_hits_total",
+        "pforge_rate_limit_wait_seconds_bucket",
+        "pforge_provider_request_duration_seconds_bucket",
     ] {
         assert!(text.contains(series), "missing {series} in\n{text}");
     }

@@ -60,10 +60,26 @@ pub enum Command {
     Plan(PlanArgs),
     /// Show the latest intelligence for a domain, module by module, with sources.
     Show(ShowArgs),
+    /// List stored versions of a domain's modules, with when and what changed.
+    History(HistoryArgs),
+    /// Show what changed in one module between two versions.
+    Diff(DiffArgs),
+    /// List recent change events with their significance.
+    Changes(ChangesArgs),
+    /// Spend against every budget cap.
+    Budget(BudgetArgs),
+    /// Inspect and deliver the alert outbox.
+    Alerts(AlertsArgs),
     /// Run the offline demo: start the fixture server and enrich the bundled demo companies.
     Demo(DemoArgs),
     /// Serve recorded provider responses (for offline runs and tests).
     Fixtures(FixturesArgs),
+    /// Process queued work (`enrich --enqueue`) from the shared database until SIGTERM.
+    Worker(WorkerArgs),
+    /// List queued jobs with progress, show one, or cancel one.
+    Jobs(JobsArgs),
+    /// Run scheduled enrichment with an HTTP API and /metrics until SIGTERM/SIGINT ([daemon]).
+    Daemon(DaemonArgs),
 }
 
 /// Which modules to re-run.
@@ -99,15 +115,23 @@ pub struct EnrichArgs {
     /// Load technology fingerprints (Wappalyzer format) from this folder instead of the config's.
     #[arg(long, value_name = "DIR")]
     pub fingerprints: Option<PathBuf>,
+    /// Stop spending after this many credits in this run (on top of the caps in [budget]).
+    #[arg(long, value_name = "CREDITS")]
+    pub max_spend: Option<f64>,
     /// Point every provider at this fixture server (offline runs and tests).
     #[arg(long, value_name = "URL")]
     pub fixtures_url: Option<String>,
-    /// Print the run summary as JSON on standard output.
+    /// Print the run summary as JSON on standard output (alerts then stay in the outbox for
+    /// `pforge alerts deliver` or the next run, so standard output stays pure JSON).
     #[arg(long)]
     pub json: bool,
     /// Never draw a progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// Queue the domains for `pforge worker` processes instead of running them here; prints
+    /// the job id at once (as `{"job_id": ...}` with --json).
+    #[arg(long)]
+    pub enqueue: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -167,5 +191,184 @@ pub enum FixturesCommand {
         /// Port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct HistoryArgs {
+    /// The domain (any form `enrich` accepts).
+    pub domain: String,
+    /// Only this module.
+    #[arg(long, value_name = "ID")]
+    pub module: Option<String>,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DiffArgs {
+    /// The domain (any form `enrich` accepts).
+    pub domain: String,
+    /// Module id (see `pforge plan`).
+    #[arg(long, value_name = "ID")]
+    pub module: String,
+    /// Older version (default: the one before --to).
+    #[arg(long, value_name = "N")]
+    pub from: Option<i64>,
+    /// Newer version (default: the latest).
+    #[arg(long, value_name = "N")]
+    pub to: Option<i64>,
+    /// Print the RFC 6902 JSON Patch instead of the readable diff.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Significance levels, lowest first.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Level {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Level {
+    /// The level's name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ChangesArgs {
+    /// Only changes detected within this period (e.g. 7d, 12h, 30m).
+    #[arg(long, default_value = "7d", value_name = "AGE")]
+    pub since: String,
+    /// Only changes at this level or above.
+    #[arg(long, value_enum, default_value_t = Level::Low)]
+    pub min_level: Level,
+    /// Only this domain.
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// At most this many events.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub limit: i64,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BudgetArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AlertsArgs {
+    #[command(subcommand)]
+    pub command: AlertsCommand,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum AlertsCommand {
+    /// List alerts in the outbox, newest first.
+    List {
+        /// Only alerts with this status: pending, delivered, dead or disabled.
+        #[arg(long, value_name = "STATUS")]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100, value_name = "N")]
+        limit: i64,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver every alert that is due now.
+    Deliver {
+        /// Also send hourly/daily digests now instead of at the end of their window.
+        #[arg(long)]
+        flush_digests: bool,
+    },
+    /// Requeue dead-lettered alerts (all, or one by --id) and deliver them.
+    Retry {
+        /// Only the alert with this id.
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DaemonArgs {
+    /// Address of the HTTP server (default from [daemon] bind: 127.0.0.1:8480; port 0 picks a
+    /// free one). The first line on standard output names the address actually bound.
+    #[arg(long, value_name = "IP:PORT")]
+    pub bind: Option<String>,
+    /// Point every provider at this fixture server (offline runs and tests).
+    #[arg(long, value_name = "URL")]
+    pub fixtures_url: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct WorkerArgs {
+    /// Most module runs in progress at once in this worker (default from [run] concurrency).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Domains claimed per round trip to the queue.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub batch: i64,
+    /// Seconds a claim is held without a heartbeat; a worker that dies is replaced after this.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub lease_secs: f64,
+    /// Seconds between queue polls when idle (PostgreSQL also wakes workers with NOTIFY).
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub poll_secs: f64,
+    /// Exit once no queued job has work left (tests, batch runs) instead of waiting for more.
+    #[arg(long)]
+    pub once: bool,
+    /// Seconds before a module run is abandoned as failed (default from [run]).
+    #[arg(long, value_name = "SECS")]
+    pub module_timeout: Option<f64>,
+    /// Load technology fingerprints (Wappalyzer format) from this folder instead of the config's.
+    #[arg(long, value_name = "DIR")]
+    pub fingerprints: Option<PathBuf>,
+    /// Point every provider at this fixture server (offline runs and tests).
+    #[arg(long, value_name = "URL")]
+    pub fixtures_url: Option<String>,
+    /// Days finished queue rows are kept before workers prune them.
+    #[arg(long, default_value_t = 7.0, value_name = "DAYS")]
+    pub keep_days: f64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    pub command: Option<JobsCommand>,
+    /// Print as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// At most this many jobs, newest first.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: i64,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum JobsCommand {
+    /// One job with its counts by state (queue and modules) and first failures.
+    Show {
+        /// Job id (from `pforge jobs` or `enrich --enqueue`).
+        id: String,
+    },
+    /// Cancel a job: queued domains are not started, domains in progress finish.
+    Cancel {
+        /// Job id.
+        id: String,
     },
 }

@@ -21,6 +21,12 @@ pub struct Config {
     /// Generic per-module settings (`[modules.<id>]`).
     #[serde(default)]
     pub modules: BTreeMap<String, ModuleSettings>,
+    /// Spending caps (`[budget]`).
+    #[serde(default)]
+    pub budget: pforge_budget::BudgetConfig,
+    /// `pforge daemon`: server, token, schedules, refresh (`[daemon]`).
+    #[serde(default)]
+    pub daemon: crate::daemon::DaemonConfig,
     /// Module-specific settings (`[tech_stack]`, `[traffic]`, ...).
     #[serde(flatten)]
     pub intelligence: ModulesConfig,
@@ -30,6 +36,9 @@ pub struct Config {
     /// Where the config came from, for messages.
     #[serde(skip)]
     pub source: String,
+    /// The file's text, for sections other crates parse themselves (versioning rules).
+    #[serde(skip)]
+    pub text: String,
 }
 
 /// `[run]`: defaults for runs, overridable by flags.
@@ -98,7 +107,16 @@ impl Config {
             base_dir
         };
         cfg.source = source;
+        cfg.text = text;
         Ok(cfg)
+    }
+
+    /// Significance, alert and retention rules (`[significance]`, `[alerts]`, `[retention]`).
+    pub fn versioning(&self) -> Result<pforge_versioning::VersioningConfig> {
+        let v = pforge_versioning::VersioningConfig::from_toml(&self.text)
+            .with_context(|| format!("in {}", self.source))?;
+        v.validate().with_context(|| format!("in {}", self.source))?;
+        Ok(v)
     }
 
     /// Freshness TTLs per module id, parsed; a bad value names the module and the fix.
@@ -119,6 +137,9 @@ impl Config {
     pub fn use_fixture_server(&mut self, fixture_url: &str) {
         for (id, p) in self.providers.iter_mut() {
             p.base_url = pforge_fixture_server::rewrite_base_url(&p.base_url, fixture_url, id);
+            // Recorded responses need no key; keyed providers then work offline as they would
+            // with one, spending (fixture) credits through the same budget path.
+            p.auth = None;
         }
     }
 }

@@ -5,7 +5,13 @@
 mod cli;
 mod commands;
 mod config;
+mod daemon;
 mod input;
+mod ledger;
+mod limiter;
+// Used by commands that write files named after user input (`brief --out`, exports).
+#[allow(dead_code)]
+mod paths;
 mod progress;
 mod wiring;
 

@@ -4,8 +4,11 @@ use crate::cli::GlobalArgs;
 use crate::config::Config;
 use anyhow::{Context, Result};
 use pforge_budget::Gateway;
-use pforge_orchestrator::{Plan, Registry};
-use pforge_store::{SqliteStore, Store};
+use pforge_orchestrator::{Plan, Registry, SetArray};
+use pforge_versioning::{DispatchReport, Dispatcher, StoreOutbox, Versioner};
+use std::collections::HashMap;
+use crate::ledger::StoreLedger;
+use pforge_store::Store;
 use std::sync::Arc;
 
 /// The database URL from flags, environment, or the embedded default `sqlite://pforge.db`.
@@ -19,18 +22,23 @@ pub fn database_url(global: &GlobalArgs) -> String {
         .unwrap_or_else(|| "sqlite://pforge.db".to_string())
 }
 
-/// Opens the store named by the flags (migrations are applied on open).
+/// Opens the store named by the flags: SQLite or PostgreSQL by URL (migrations applied on open).
 pub async fn open_store(global: &GlobalArgs) -> Result<Arc<dyn Store>> {
     let url = database_url(global);
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        anyhow::bail!(
-            "PostgreSQL is not supported by this build yet: use --db PATH or a sqlite:// URL"
-        );
-    }
-    let store = SqliteStore::open(&url)
+    pforge_store::open_store(&url)
         .await
-        .with_context(|| format!("opening the database {url}"))?;
-    Ok(Arc::new(store))
+        .with_context(|| format!("opening the database {}", redact_url(&url)))
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// Builds the validated plan of built-in modules.
@@ -44,7 +52,66 @@ pub fn build_plan(cfg: &Config) -> Result<Plan> {
     registry.plan().context("planning the module graph")
 }
 
-/// Builds the gateway over the configured providers.
-pub fn build_gateway(cfg: &Config) -> Result<Gateway> {
-    Gateway::new(cfg.providers.clone()).context("building the HTTP gateway")
+/// Builds the gateway over the configured providers, with the budget caps from config and an
+/// optional per-run cap (`--max-spend`).
+pub fn build_gateway(
+    cfg: &Config,
+    store: Arc<dyn Store>,
+    max_spend: Option<f64>,
+) -> Result<Gateway> {
+    build_gateway_with_metrics(cfg, store, max_spend, None)
+}
+
+/// [`build_gateway`], also registering the gateway's metrics into `registry` when given (the
+/// daemon's `/metrics`; one-shot commands have nobody to scrape them).
+pub fn build_gateway_with_metrics(
+    cfg: &Config,
+    store: Arc<dyn Store>,
+    max_spend: Option<f64>,
+    registry: Option<&mut prometheus_client::registry::Registry>,
+) -> Result<Gateway> {
+    let mut builder = Gateway::builder(cfg.providers.clone())
+        .caps(cfg.budget.clone())
+        .ledger(Arc::new(StoreLedger::new(store)));
+    if let Some(credits) = max_spend {
+        builder = builder.run_budget(credits);
+    }
+    if let Some(registry) = registry {
+        builder = builder.metrics(registry);
+    }
+    builder.build().context("building the HTTP gateway")
+}
+
+/// Builds the versioner (patches, change events, alerts) from the config's rules and the set
+/// arrays every planned module declares.
+pub fn build_versioner(cfg: &Config, plan: &Plan) -> Result<Versioner> {
+    let sets: HashMap<String, Vec<SetArray>> = plan
+        .modules()
+        .iter()
+        .map(|m| (m.spec().id.clone(), m.spec().set_arrays.clone()))
+        .collect();
+    Versioner::new(&cfg.versioning()?, sets).with_context(|| format!("in {}", cfg.source))
+}
+
+/// Delivers due alerts from the outbox once; failures are logged, never fatal to a run.
+pub async fn deliver_alerts(cfg: &Config, store: Arc<dyn Store>) -> Result<DispatchReport> {
+    let versioning = cfg.versioning()?;
+    let dispatcher = Dispatcher::new(&versioning.alerts)
+        .with_context(|| format!("alert channels in {}", cfg.source))?;
+    let outbox = StoreOutbox::new(store);
+    let mut total = DispatchReport::default();
+    // A few rounds, so a backlog larger than one batch drains; retries wait for their time.
+    for _ in 0..10 {
+        let report = dispatcher.dispatch_once(&outbox, chrono::Utc::now()).await?;
+        let done = report.messages == 0;
+        total.messages += report.messages;
+        total.delivered += report.delivered;
+        total.retried += report.retried;
+        total.dead += report.dead;
+        total.disabled += report.disabled;
+        if done || report.delivered == 0 {
+            break;
+        }
+    }
+    Ok(total)
 }

@@ -286,7 +286,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         route = shared.find(&Method::GET, provider, rest, &params);
     }
     let Some(route) = route else {
-        tracing::warn!(%method, request = %key, epoch = shared.epoch, "no fixture");
+        tracing::debug!(%method, request = %key, epoch = shared.epoch, "no fixture");
         let query: BTreeMap<&str, &str> = params
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -310,7 +310,44 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if let Some(delay) = route.delay {
         tokio::time::sleep(delay).await;
     }
-    let mut response = Response::new(axum::body::Body::from(route.body.clone()));
+    let body = match route.fault {
+        None => axum::body::Body::from(route.body.clone()),
+        Some(manifest::Fault::Hang) => {
+            std::future::pending::<()>().await;
+            axum::body::Body::empty()
+        }
+        Some(manifest::Fault::ResetMidBody) => {
+            let half = route.body.slice(..route.body.len() / 2);
+            // The half is flushed before the error, so the client sees headers and a partial
+            // body, then the connection breaking.
+            let chunks = futures::stream::unfold(0u8, move |step| {
+                let half = half.clone();
+                async move {
+                    match step {
+                        0 => Some((Ok::<_, std::io::Error>(half), 1)),
+                        1 => {
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            let reset = std::io::Error::new(
+                                std::io::ErrorKind::ConnectionReset,
+                                "fixture fault: reset mid-body",
+                            );
+                            Some((Err(reset), 2))
+                        }
+                        _ => None,
+                    }
+                }
+            });
+            let mut response = Response::new(axum::body::Body::from_stream(chunks));
+            *response.status_mut() = route.status;
+            *response.headers_mut() = route.headers.clone();
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_LENGTH,
+                axum::http::HeaderValue::from(route.body.len()),
+            );
+            return response;
+        }
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = route.status;
     *response.headers_mut() = route.headers.clone();
     response

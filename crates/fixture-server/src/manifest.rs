@@ -26,6 +26,8 @@ pub(crate) struct Route {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub delay: Option<Duration>,
+    /// A deliberate misbehaviour, for provider-fault tests.
+    pub fault: Option<Fault>,
     /// `epochN/manifest.toml:LINE`, for logs.
     pub origin: String,
 }
@@ -71,6 +73,19 @@ struct RouteSpec {
     headers: BTreeMap<String, HeaderSpec>,
     body: Option<String>,
     delay_ms: Option<u64>,
+    fault: Option<Fault>,
+}
+
+/// How a route misbehaves (`fault = "hang"` or `"reset_mid_body"`), so that tests can play a
+/// broken provider over real TCP. Absent means the route answers normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// Accept the request and never answer (the client's timeout must fire).
+    Hang,
+    /// Send the headers (with the full `content-length`) and half the body, then break the
+    /// connection.
+    ResetMidBody,
 }
 
 /// A header value, or several for headers that repeat (`set-cookie`).
@@ -234,6 +249,7 @@ fn build_route(
         headers,
         body,
         delay: spec.delay_ms.map(Duration::from_millis),
+        fault: spec.fault,
         origin: format!("epoch{epoch}/manifest.toml:{line}"),
     })
 }

@@ -26,6 +26,24 @@ pub enum DnsError {
     },
 }
 
+impl DnsError {
+    /// Why the lookup failed, without URLs or other volatile detail: safe to store in module data
+    /// (the URL belongs in the citation), so a repeated failure is not mistaken for a change.
+    pub fn stable_reason(&self) -> String {
+        match self {
+            DnsError::Gateway(g @ GatewayError::UnknownProvider(_)) => g.to_string(),
+            DnsError::Gateway(g) => match g.status() {
+                Some(status) => format!("resolver answered HTTP {status}"),
+                None => "resolver unreachable or unusable".to_string(),
+            },
+            DnsError::Parse { .. } => "resolver answer could not be parsed".to_string(),
+            DnsError::Status { name, rtype, rcode, .. } => {
+                format!("resolver answered {rcode} for {name} {rtype}")
+            }
+        }
+    }
+}
+
 /// Record types this module asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordType {

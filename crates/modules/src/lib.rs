@@ -10,11 +10,38 @@ mod m01_company_context;
 mod m02_tech_stack;
 mod m03_traffic;
 mod m04_financials;
+mod m05_competitors;
+mod m06_hiring;
+mod m07_strategic_triggers;
+mod m08_investors;
+mod m09_executives;
+pub mod declarative;
+mod derived;
+mod m10_buying_committee;
+mod m11_displacement_targets;
+mod m12_case_studies;
+mod m13_icp_priority;
+mod m14_signal_scoring;
+mod m15_strategic_brief;
+pub mod vendor;
 
 pub use m01_company_context::CompanyContext;
 pub use m02_tech_stack::{TechStack, TechStackConfig};
 pub use m03_traffic::{Traffic, TrafficConfig};
 pub use m04_financials::Financials;
+pub use m05_competitors::Competitors;
+pub use m06_hiring::{Hiring, HiringConfig};
+pub use m07_strategic_triggers::StrategicTriggers;
+pub use m08_investors::Investors;
+pub use m09_executives::Executives;
+pub use declarative::{declarative_modules, DeclarativeError};
+pub use m10_buying_committee::BuyingCommittee;
+pub use m11_displacement_targets::DisplacementTargets;
+pub use m12_case_studies::CaseStudies;
+pub use m13_icp_priority::IcpPriority;
+pub use m14_signal_scoring::SignalScoring;
+pub use m15_strategic_brief::StrategicBrief;
+pub use vendor::{BuyingCommitteeConfig, SignalScoringConfig, VendorConfig};
 
 use pforge_orchestrator::Module;
 use serde::Deserialize;
@@ -30,6 +57,18 @@ pub struct ModulesConfig {
     pub tech_stack: TechStackConfig,
     #[serde(default)]
     pub traffic: TrafficConfig,
+    /// `[hiring]`: buying-signal keywords and the surge threshold (M06).
+    #[serde(default)]
+    pub hiring: HiringConfig,
+    /// `[vendor]`: the product, competitors, ICP and case studies (M11–M15).
+    #[serde(default)]
+    pub vendor: VendorConfig,
+    /// `[buying_committee]`: persona rules (M10).
+    #[serde(default)]
+    pub buying_committee: BuyingCommitteeConfig,
+    /// `[signal_scoring]`: intent scoring policy (M14).
+    #[serde(default)]
+    pub signal_scoring: SignalScoringConfig,
 }
 
 /// Why the built-in modules could not be constructed (bad fingerprints folder, unreadable rank
@@ -40,6 +79,9 @@ pub enum ModulesError {
     Read { path: PathBuf, reason: String },
     #[error("invalid {path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
+    /// A config section holds an unusable value (bad regex, zero half-life).
+    #[error("invalid config {section}: {reason}")]
+    Config { section: String, reason: String },
 }
 
 /// Builds every built-in module from config. `base_dir` is the config file's folder.
@@ -52,5 +94,16 @@ pub fn builtin_modules(
         Arc::new(TechStack::new(&cfg.tech_stack, base_dir)?),
         Arc::new(Traffic::new(&cfg.traffic, base_dir)?),
         Arc::new(Financials::new()),
+        Arc::new(Competitors::new()),
+        Arc::new(Hiring::new(&cfg.hiring)?),
+        Arc::new(StrategicTriggers::new()),
+        Arc::new(Investors::new()),
+        Arc::new(Executives::new()),
+        Arc::new(BuyingCommittee::new(&cfg.buying_committee)?),
+        Arc::new(DisplacementTargets::new(&cfg.vendor)),
+        Arc::new(CaseStudies::new(&cfg.vendor)),
+        Arc::new(IcpPriority::new(&cfg.vendor)),
+        Arc::new(SignalScoring::new(&cfg.signal_scoring)?),
+        Arc::new(StrategicBrief::new(&cfg.vendor)),
     ])
 }

@@ -136,7 +136,10 @@ impl Module for TechStack {
                 obs.add_dns(r.rtype.as_str(), a.records.iter().cloned());
             }
         }
-        let detections = self.db.detect(&obs);
+        let mut detections = self.db.detect(&obs);
+        // The executor canonicalizes set arrays case-insensitively; emit that order so the DNS
+        // citations below, which point at array indexes, stay on their technology.
+        detections.sort_by_cached_key(|d| (d.name.to_lowercase(), d.name.clone()));
 
         let mut out = ModuleOutput::new();
         let page_cite = Citation::from_response(&page, &[]);
@@ -168,7 +171,10 @@ impl Module for TechStack {
                 out.set("mx", json!(hosts), &cite);
                 out.set("email_provider", json!(provider), &cite);
             }
-            Err(e) => dns_errors.push((e.to_string(), dns_error_citation(ctx, &mx.call, e))),
+            Err(e) => dns_errors.push((
+                format!("MX lookup failed: {}", e.stable_reason()),
+                dns_error_citation(ctx, &mx.call, e),
+            )),
         }
         match &txt.result {
             Ok(a) => {
@@ -180,7 +186,10 @@ impl Module for TechStack {
                     &cite,
                 );
             }
-            Err(e) => dns_errors.push((e.to_string(), dns_error_citation(ctx, &txt.call, e))),
+            Err(e) => dns_errors.push((
+                format!("TXT lookup failed: {}", e.stable_reason()),
+                dns_error_citation(ctx, &txt.call, e),
+            )),
         }
         if !dns_errors.is_empty() {
             let message = dns_errors
@@ -360,7 +369,9 @@ mod tests {
         let m = module();
         assert_eq!(m.spec().id, "m02_tech_stack");
         assert_eq!(m.spec().providers, vec!["homepage", "dns"]);
-        let out = run(&m, gateway(&base, true), "acme-corp.com").await.unwrap();
+        let out = run(&m, gateway(&base, true), "acme-corp.com")
+            .await
+            .unwrap();
         out.check_cited().unwrap();
         let n = names(&out);
         for want in [
@@ -378,8 +389,8 @@ mod tests {
             assert!(n.contains(&want.to_string()), "{want} missing from {n:?}");
         }
         let mut sorted = n.clone();
-        sorted.sort();
-        assert_eq!(n, sorted, "technologies are sorted");
+        sorted.sort_by_key(|name| name.to_lowercase());
+        assert_eq!(n, sorted, "technologies are sorted as the executor canonicalizes them");
 
         let techs = out.data["technologies"].as_array().unwrap();
         let algolia = techs.iter().find(|t| t["name"] == "Algolia").unwrap();
@@ -439,7 +450,9 @@ mod tests {
             .contains(&format!("/technologies/{sg_index}")));
 
         // Deterministic: a second run yields the same data.
-        let again = run(&m, gateway(&base, true), "acme-corp.com").await.unwrap();
+        let again = run(&m, gateway(&base, true), "acme-corp.com")
+            .await
+            .unwrap();
         assert_eq!(out.data, again.data);
     }
 

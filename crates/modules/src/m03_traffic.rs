@@ -192,7 +192,9 @@ impl Module for Traffic {
 
     async fn run(&self, ctx: &ModuleContext) -> Result<ModuleOutput, ModuleError> {
         let mut out = ModuleOutput::new();
-        let has_api = ctx.gateway.has_provider(PROVIDER);
+        // A configured provider whose key is missing counts as "not configured": say so plainly.
+        let has_api = ctx.gateway.has_provider(PROVIDER)
+            && ctx.gateway.missing_credentials(PROVIDER).is_none();
         let mut notes: Vec<(String, Citation)> = Vec::new();
 
         if self.ranks.is_none() && !has_api {

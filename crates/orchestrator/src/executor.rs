@@ -377,7 +377,22 @@ impl Executor {
         item.attempts = 1;
         self.store.upsert_item(&item).await?;
 
-        let ctx = ModuleContext::new(domain.clone(), self.gateway.clone(), deps);
+        let previous = self
+            .store
+            .latest_snapshot(domain.as_str(), &spec.id)
+            .await?
+            .map(|s| s.data);
+        let history = if module.reads_history() {
+            let since = Utc::now() - chrono::Duration::days(90);
+            self.store
+                .list_change_events(Some(domain.as_str()), Some(since), 1000)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let ctx = ModuleContext::new(domain.clone(), self.gateway.clone(), deps)
+            .with_previous(previous)
+            .with_history(history);
         let outcome = self.invoke(module.clone(), ctx).await;
         let result = match outcome {
             Ok(output) => self.persist(job_id, domain, &module, output).await?,
@@ -519,8 +534,8 @@ fn is_budget_error(e: &ModuleError) -> bool {
     matches!(e, ModuleError::Gateway(g) if gateway_is_budget(g))
 }
 
-fn gateway_is_budget(_e: &GatewayError) -> bool {
-    false
+fn gateway_is_budget(e: &GatewayError) -> bool {
+    e.is_budget()
 }
 
 fn panic_message(join: tokio::task::JoinError) -> String {

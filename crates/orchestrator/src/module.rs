@@ -4,6 +4,7 @@ use crate::Domain;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pforge_budget::{Gateway, GatewayError};
+pub use pforge_store::ChangeEvent;
 pub use pforge_versioning::SetArray;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -188,6 +189,8 @@ pub struct ModuleContext {
     pub domain: Domain,
     pub gateway: Gateway,
     dependencies: BTreeMap<String, DependencyResult>,
+    previous: Option<Value>,
+    history: Vec<ChangeEvent>,
 }
 
 impl ModuleContext {
@@ -201,7 +204,32 @@ impl ModuleContext {
             domain,
             gateway,
             dependencies,
+            previous: None,
+            history: Vec::new(),
         }
+    }
+
+    /// Adds this module's latest stored data for the domain (for "growth since last time").
+    pub fn with_previous(mut self, previous: Option<Value>) -> Self {
+        self.previous = previous;
+        self
+    }
+
+    /// Adds the domain's recent change events (only for modules that ask via
+    /// [`Module::reads_history`]).
+    pub fn with_history(mut self, history: Vec<ChangeEvent>) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// This module's latest stored data for the domain, if any.
+    pub fn previous(&self) -> Option<&Value> {
+        self.previous.as_ref()
+    }
+
+    /// Recent change events for the domain, oldest first (empty unless the module reads history).
+    pub fn recent_changes(&self) -> &[ChangeEvent] {
+        &self.history
     }
 
     /// The output of a declared dependency, if it succeeded.
@@ -235,4 +263,10 @@ pub trait Module: Send + Sync {
     fn spec(&self) -> &ModuleSpec;
     /// Computes the module's output for `ctx.domain`.
     async fn run(&self, ctx: &ModuleContext) -> Result<ModuleOutput, ModuleError>;
+
+    /// Whether the module reads the domain's recent change events (the executor then loads the
+    /// last 90 days of them into the context). Most modules do not.
+    fn reads_history(&self) -> bool {
+        false
+    }
 }

@@ -15,6 +15,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// The caller asked for something the store refuses to do (e.g. pruning the latest version).
+    #[error("invalid store request: {0}")]
+    Invalid(String),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
 }

@@ -231,3 +231,40 @@ pub enum SaveOutcome {
         alerts: Vec<Alert>,
     },
 }
+
+/// One charged provider call, persisted so that budget caps hold across runs and processes. The
+/// store only records and sums these; what a charge means is the budget crate's business (its
+/// `Ledger` adapter maps onto [`crate::Store::record_charge`] / [`crate::Store::spent_since`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChargeRecord {
+    /// Provider id that billed the call.
+    pub provider: String,
+    /// Module that made the call, for "who spent it" reports.
+    pub module: Option<String>,
+    /// Domain being enriched.
+    pub domain: Option<String>,
+    /// Job the call belongs to (no foreign key: spend outlives job bookkeeping).
+    pub job_id: Option<Uuid>,
+    /// Credits charged.
+    pub cost: f64,
+    /// Outcome of the charged attempt as text (e.g. an HTTP status `200`), for reports.
+    pub status: String,
+    /// When the charge was committed (UTC); decides which day/month it counts against.
+    pub at: DateTime<Utc>,
+    /// Idempotency key of the charged call (job, module, domain, request, attempt). A second
+    /// charge with the same key is ignored, so a retried work item repeating a call that was
+    /// already charged does not pay twice. `None` charges are never de-duplicated.
+    #[serde(default)]
+    pub call_key: Option<String>,
+}
+
+/// One domain on the daemon's target list (`targets = "table"` schedules and freshness
+/// refresh). Kept in the database so the API can edit the list while the daemon runs and every
+/// process sharing the database sees the same list.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Target {
+    /// Normalized domain (the caller parses it before adding).
+    pub domain: String,
+    /// When it was first added; adding it again keeps this.
+    pub added_at: DateTime<Utc>,
+}

@@ -13,6 +13,7 @@
 //! text. Timestamps therefore round-trip at microsecond precision; the store truncates the
 //! timestamps it generates itself to microseconds so that what it returns equals what it reads.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -28,8 +29,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use crate::{
-    Alert, ChangeEvent, DeriveChanges, ItemStatus, Job, JobStatus, NewSnapshot, SaveOutcome,
-    Snapshot, Store, StoreError, WorkItem,
+    Alert, ChangeEvent, ChargeRecord, DeriveChanges, ItemStatus, Job, JobStatus, NewSnapshot,
+    SaveOutcome, Snapshot, Store, StoreError, WorkItem,
 };
 
 /// Schema migrations, embedded in the binary so that `pforge` needs no files beside itself.
@@ -132,10 +133,81 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn enqueue_job(
+        &self,
+        id: Uuid,
+        label: &str,
+        domains: &[String],
+    ) -> Result<Job, StoreError> {
+        crate::queue::sqlite::enqueue_job(&self.writer, id, label, domains).await
+    }
+
+    async fn claim_queue_items(
+        &self,
+        owner: &str,
+        job: Option<Uuid>,
+        limit: i64,
+        lease: Duration,
+    ) -> Result<Vec<crate::QueueItem>, StoreError> {
+        crate::queue::sqlite::claim(&self.writer, owner, job, limit, lease).await
+    }
+
+    async fn heartbeat_queue_items(
+        &self,
+        owner: &str,
+        ids: &[i64],
+        lease: Duration,
+    ) -> Result<Vec<i64>, StoreError> {
+        crate::queue::sqlite::heartbeat(&self.writer, owner, ids, lease).await
+    }
+
+    async fn complete_queue_item(
+        &self,
+        owner: &str,
+        id: i64,
+        status: crate::QueueStatus,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        crate::queue::sqlite::complete(&self.writer, owner, id, status, error).await
+    }
+
+    async fn release_queue_items(&self, owner: &str, ids: &[i64]) -> Result<u64, StoreError> {
+        crate::queue::sqlite::release(&self.writer, owner, ids).await
+    }
+
+    async fn queue_counts(
+        &self,
+        job: Uuid,
+    ) -> Result<BTreeMap<crate::QueueStatus, i64>, StoreError> {
+        crate::queue::sqlite::counts(&self.reader, job).await
+    }
+
+    async fn prune_queue(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        crate::queue::sqlite::prune(&self.writer, before).await
+    }
+
+    /// SQLite has no notifications: waiting is polling.
+    async fn wait_for_queue(&self, timeout: Duration) -> Result<(), StoreError> {
+        tokio::time::sleep(timeout).await;
+        Ok(())
+    }
+
+    async fn reserve_rate_slots(
+        &self,
+        bucket: &str,
+        interval: Duration,
+        count: u32,
+    ) -> Result<Duration, StoreError> {
+        crate::queue::sqlite::reserve_rate_slots(&self.writer, bucket, interval, count).await
+    }
 
     /// Change events, oldest first (`detected_at`, then version and path), optionally for one
     /// domain and only those detected at or after `since`. A non-positive `limit` returns nothing.
-    pub async fn list_change_events(
+    async fn list_change_events(
         &self,
         domain: Option<&str>,
         since: Option<DateTime<Utc>>,
@@ -158,7 +230,7 @@ impl SqliteStore {
 
     /// Alerts due for a delivery attempt: `pending` with `next_attempt_at <= now`, the most
     /// overdue first. A non-positive `limit` returns nothing.
-    pub async fn pending_alerts(
+    async fn pending_alerts(
         &self,
         now: DateTime<Utc>,
         limit: i64,
@@ -174,10 +246,27 @@ impl SqliteStore {
         rows.iter().map(alert_from_row).collect()
     }
 
+    async fn list_alerts(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Alert>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ALERT_COLS} FROM alerts WHERE (? IS NULL OR status = ?) \
+             ORDER BY created_at DESC, id LIMIT ?"
+        ))
+        .bind(status)
+        .bind(status)
+        .bind(limit.max(0))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(alert_from_row).collect()
+    }
+
     /// Records the outcome of a delivery attempt: writes the alert's status, attempts,
     /// last_error, next_attempt_at, delivered_at and payload, matched by id. An id that is not in
     /// the outbox is `StoreError::Database(sqlx::Error::RowNotFound)`.
-    pub async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
+    async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
             "UPDATE alerts SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ?, \
@@ -198,10 +287,49 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(())
     }
-}
 
-#[async_trait]
-impl Store for SqliteStore {
+    async fn list_targets(&self) -> Result<Vec<crate::Target>, StoreError> {
+        let rows = sqlx::query("SELECT domain, added_at FROM targets ORDER BY domain")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(crate::Target {
+                    domain: col(row, "targets", "domain")?,
+                    added_at: col_ts(row, "targets", "added_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_targets(&self, domains: &[String]) -> Result<u64, StoreError> {
+        let at = ts(now());
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut added = 0;
+        for domain in domains {
+            added += sqlx::query(
+                "INSERT INTO targets (domain, added_at) VALUES (?, ?) ON CONFLICT (domain) DO NOTHING",
+            )
+            .bind(domain)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    async fn remove_target(&self, domain: &str) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query("DELETE FROM targets WHERE domain = ?")
+            .bind(domain)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn create_job(&self, id: Uuid, label: &str) -> Result<Job, StoreError> {
         let job = Job {
             id,
@@ -323,6 +451,22 @@ impl Store for SqliteStore {
             }
         }
 
+        if let Some(job) = new.job_id {
+            // Keyed by job: a retried item never stores a second version for the same job.
+            let stored: Option<i64> = sqlx::query_scalar(
+                "SELECT MAX(version) FROM snapshots WHERE domain = ? AND module = ? AND job_id = ?",
+            )
+            .bind(&new.domain)
+            .bind(&new.module)
+            .bind(job.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+            if let Some(version) = stored {
+                tx.commit().await?;
+                return Ok(SaveOutcome::Unchanged { version });
+            }
+        }
+
         let version = previous.as_ref().map_or(1, |p| p.version + 1);
         let derived = derive.derive(previous.as_ref(), new, version);
 
@@ -409,6 +553,134 @@ impl Store for SqliteStore {
         .fetch_optional(&self.reader)
         .await?;
         row.as_ref().map(snapshot_from_row).transpose()
+    }
+
+    async fn cancel_job(&self, id: Uuid) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(status) = status else {
+            return Err(StoreError::Database(sqlx::Error::RowNotFound));
+        };
+        if status != JobStatus::Running.as_str() {
+            return Ok(false);
+        }
+        let at = now();
+        sqlx::query("UPDATE jobs SET status = ?, finished_at = ? WHERE id = ?")
+            .bind(JobStatus::Cancelled.as_str())
+            .bind(ts(at))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        // Queued domains not yet claimed are never claimed now; claimed ones finish.
+        crate::queue::sqlite::cancel_pending(&mut tx, id, at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn job_counts(&self, job: Uuid) -> Result<BTreeMap<ItemStatus, i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM work_items WHERE job_id = ? GROUP BY status",
+        )
+        .bind(job.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        let mut counts = BTreeMap::new();
+        for row in &rows {
+            let status: String = col(row, "work_items", "status")?;
+            let status = ItemStatus::parse(&status)
+                .ok_or_else(|| corrupt("work_items", format!("unknown item status {status:?}")))?;
+            counts.insert(status, col::<i64>(row, "work_items", "n")?);
+        }
+        Ok(counts)
+    }
+
+    async fn prune_versions(
+        &self,
+        domain: &str,
+        module: &str,
+        delete_versions: &[i64],
+        new_base: Option<i64>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let latest: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(version) FROM snapshots WHERE domain = ? AND module = ?",
+        )
+        .bind(domain)
+        .bind(module)
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(latest) = latest {
+            if delete_versions.contains(&latest) {
+                return Err(StoreError::Invalid(format!(
+                    "refusing to delete the latest version {latest} of {domain}/{module}"
+                )));
+            }
+        }
+        let mut deleted = 0;
+        for version in delete_versions {
+            deleted += sqlx::query(
+                "DELETE FROM snapshots WHERE domain = ? AND module = ? AND version = ?",
+            )
+            .bind(domain)
+            .bind(module)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        if let Some(base) = new_base {
+            let done = sqlx::query(
+                "UPDATE snapshots SET patch = NULL WHERE domain = ? AND module = ? AND version = ?",
+            )
+            .bind(domain)
+            .bind(module)
+            .bind(base)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Database(sqlx::Error::RowNotFound));
+            }
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn record_charge(&self, entry: &ChargeRecord) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO charges (provider, module, domain, job_id, cost, status, at, call_key) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&entry.provider)
+        .bind(&entry.module)
+        .bind(&entry.domain)
+        .bind(entry.job_id.map(|u| u.to_string()))
+        .bind(entry.cost)
+        .bind(&entry.status)
+        .bind(ts(entry.at))
+        .bind(&entry.call_key)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn spent_since(
+        &self,
+        provider: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<f64, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT TOTAL(cost) FROM charges WHERE at >= ");
+        qb.push_bind(ts(since));
+        if let Some(provider) = provider {
+            qb.push(" AND provider = ").push_bind(provider.to_string());
+        }
+        let total: f64 = qb.build_query_scalar().fetch_one(&self.reader).await?;
+        Ok(total)
     }
 }
 
@@ -678,7 +950,7 @@ mod tests {
     use super::*;
     use crate::NoDerivation;
     use serde_json::json;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     /// Records every (previous version, new version) it is asked about and derives a patch, one
     /// event and one alert per new version, so tests can see what the store persisted.
@@ -817,266 +1089,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn job_lifecycle() {
-        let (_dir, _url, store) = temp_store().await;
-        let a = Uuid::new_v4();
-        let b = Uuid::new_v4();
-        let job_a = store.create_job(a, "cli").await.unwrap();
-        assert_eq!(job_a.status, JobStatus::Running);
-        assert_eq!(store.get_job(a).await.unwrap(), Some(job_a.clone()));
-        store.create_job(b, "daemon:nightly").await.unwrap();
-
-        store.finish_job(a, JobStatus::Completed).await.unwrap();
-        let done = store.get_job(a).await.unwrap().unwrap();
-        assert_eq!(done.status, JobStatus::Completed);
-        assert!(done.finished_at.unwrap() >= done.created_at);
-
-        let listed = store.list_jobs(10).await.unwrap();
-        assert_eq!(
-            listed.iter().map(|j| j.id).collect::<Vec<_>>(),
-            vec![b, a],
-            "most recent first"
-        );
-        assert_eq!(store.list_jobs(1).await.unwrap().len(), 1);
-        assert!(store.list_jobs(-1).await.unwrap().is_empty());
-        assert_eq!(store.get_job(Uuid::new_v4()).await.unwrap(), None);
-        assert!(matches!(
-            store.finish_job(Uuid::new_v4(), JobStatus::Failed).await,
-            Err(StoreError::Database(sqlx::Error::RowNotFound))
-        ));
-        // Same id twice is a constraint error, not a silent overwrite.
-        assert!(store.create_job(a, "again").await.is_err());
-    }
-
-    #[tokio::test]
-    async fn items_upsert_and_overwrite() {
-        let (_dir, _url, store) = temp_store().await;
-        let job = Uuid::new_v4();
-        store.create_job(job, "cli").await.unwrap();
-        let mut item = WorkItem {
-            job_id: job,
-            domain: "stripe.com".into(),
-            module: "m02_tech_stack".into(),
-            status: ItemStatus::Running,
-            attempts: 1,
-            error: None,
-            started_at: Some(now()),
-            finished_at: None,
-            version: None,
-        };
-        store.upsert_item(&item).await.unwrap();
-        let other = WorkItem {
-            module: "m01_company_context".into(),
-            status: ItemStatus::Pending,
-            attempts: 0,
-            started_at: None,
-            ..item.clone()
-        };
-        store.upsert_item(&other).await.unwrap();
-
-        item.status = ItemStatus::Failed;
-        item.attempts = 2;
-        item.error = Some("timeout".into());
-        item.finished_at = Some(now());
-        item.version = Some(3);
-        store.upsert_item(&item).await.unwrap();
-
-        let items = store.items_for_job(job).await.unwrap();
-        assert_eq!(
-            items,
-            vec![other, item],
-            "overwritten in place, ordered by module"
-        );
-        assert!(store
-            .items_for_job(Uuid::new_v4())
-            .await
-            .unwrap()
-            .is_empty());
-
-        // Items must belong to a job: foreign keys are on.
-        let orphan = WorkItem {
-            job_id: Uuid::new_v4(),
-            ..items[0].clone()
-        };
-        assert!(store.upsert_item(&orphan).await.is_err());
-    }
-
-    #[tokio::test]
-    async fn snapshot_versions_unchanged_and_derived_rows() {
-        let (_dir, _url, store) = temp_store().await;
-        let derive = Recording::default();
-        let job = Uuid::new_v4();
-        let mut first = snap("stripe.com", "m02", 1);
-        first.job_id = Some(job);
-
-        let out = store.save_snapshot(&first, &derive).await.unwrap();
-        assert_eq!(
-            out,
-            SaveOutcome::Created {
-                version: 1,
-                events: vec![],
-                alerts: vec![]
-            }
-        );
-        let v1 = store
-            .latest_snapshot("stripe.com", "m02")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(v1.version, 1);
-        assert_eq!(v1.data, first.data);
-        assert_eq!(v1.citations, first.citations);
-        assert_eq!(v1.job_id, Some(job));
-        assert_eq!(v1.patch, None);
-        assert_eq!(v1.fetched_at, first.fetched_at);
-
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let out = store.save_snapshot(&first, &derive).await.unwrap();
-        assert_eq!(out, SaveOutcome::Unchanged { version: 1 });
-        let touched = store
-            .latest_snapshot("stripe.com", "m02")
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(touched.checked_at > v1.checked_at, "checked_at moved");
-        assert_eq!(touched.created_at, v1.created_at);
-        assert_eq!(touched.version, 1);
-
-        let second = snap("stripe.com", "m02", 2);
-        let SaveOutcome::Created {
-            version,
-            events,
-            alerts,
-        } = store.save_snapshot(&second, &derive).await.unwrap()
-        else {
-            panic!("expected a new version");
-        };
-        assert_eq!(version, 2);
-        assert_eq!(events.len(), 1);
-        assert_eq!(alerts.len(), 1);
-        assert_eq!(
-            *derive.calls.lock().unwrap(),
-            vec![(None, 1), (Some(1), 2)],
-            "derive not called for an unchanged result"
-        );
-        let v2 = store
-            .get_snapshot("stripe.com", "m02", 2)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            v2.patch,
-            Some(json!([{"op": "replace", "path": "/n", "value": 2}]))
-        );
-
-        let stored_events = store
-            .list_change_events(Some("stripe.com"), None, 100)
-            .await
-            .unwrap();
-        assert_eq!(stored_events, events);
-        assert_eq!(stored_events[0].old_value, Some(json!(1)));
-        assert!(store
-            .list_change_events(Some("other.com"), None, 100)
-            .await
-            .unwrap()
-            .is_empty());
-        let later = events[0].detected_at + chrono::Duration::seconds(1);
-        assert!(store
-            .list_change_events(None, Some(later), 100)
-            .await
-            .unwrap()
-            .is_empty());
-        assert_eq!(
-            store
-                .list_change_events(None, Some(events[0].detected_at), 100)
-                .await
-                .unwrap()
-                .len(),
-            1,
-            "since is inclusive"
-        );
-
-        let due = store.pending_alerts(now(), 10).await.unwrap();
-        assert_eq!(due, alerts);
-        let past = alerts[0].next_attempt_at - chrono::Duration::seconds(1);
-        assert!(store.pending_alerts(past, 10).await.unwrap().is_empty());
-
-        let mut delivered = alerts[0].clone();
-        delivered.status = "delivered".into();
-        delivered.attempts = 1;
-        delivered.delivered_at = Some(now());
-        store.update_alert(&delivered).await.unwrap();
-        assert!(store.pending_alerts(now(), 10).await.unwrap().is_empty());
-        let row = sqlx::query(&format!("SELECT {ALERT_COLS} FROM alerts"))
-            .fetch_one(store.read_pool())
-            .await
-            .unwrap();
-        assert_eq!(alert_from_row(&row).unwrap(), delivered);
-
-        let mut unknown = delivered.clone();
-        unknown.id = Uuid::new_v4();
-        assert!(matches!(
-            store.update_alert(&unknown).await,
-            Err(StoreError::Database(sqlx::Error::RowNotFound))
-        ));
-
-        assert_eq!(
-            store.get_snapshot("stripe.com", "m02", 3).await.unwrap(),
-            None
-        );
-        assert_eq!(
-            store.latest_snapshot("stripe.com", "nope").await.unwrap(),
-            None
-        );
-    }
-
-    #[tokio::test]
-    async fn history_latest_and_get() {
-        let (_dir, _url, store) = temp_store().await;
-        for (module, n) in [("m02", 1), ("m01", 10), ("m02", 2), ("m01", 11), ("m02", 3)] {
-            store
-                .save_snapshot(&snap("acme.io", module, n), &NoDerivation)
-                .await
-                .unwrap();
-        }
-        store
-            .save_snapshot(&snap("other.io", "m01", 99), &NoDerivation)
-            .await
-            .unwrap();
-
-        let all = store.snapshot_history("acme.io", None).await.unwrap();
-        let seen: Vec<_> = all.iter().map(|s| (s.module.as_str(), s.version)).collect();
-        assert_eq!(
-            seen,
-            vec![("m02", 1), ("m01", 1), ("m02", 2), ("m01", 2), ("m02", 3)],
-            "oldest first"
-        );
-        let m02 = store
-            .snapshot_history("acme.io", Some("m02"))
-            .await
-            .unwrap();
-        assert_eq!(
-            m02.iter().map(|s| s.data["n"].clone()).collect::<Vec<_>>(),
-            vec![json!(1), json!(2), json!(3)]
-        );
-
-        let latest = store.latest_snapshots("acme.io").await.unwrap();
-        let seen: Vec<_> = latest
-            .iter()
-            .map(|s| (s.module.as_str(), s.version))
-            .collect();
-        assert_eq!(seen, vec![("m01", 2), ("m02", 3)], "ordered by module");
-        assert!(store.latest_snapshots("none.io").await.unwrap().is_empty());
-
-        let v2 = store
-            .get_snapshot("acme.io", "m01", 2)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(v2.data, json!({"n": 11}));
-    }
-
-    #[tokio::test]
     async fn data_persists_across_reopen() {
         let (_dir, url, store) = temp_store().await;
         let job = Uuid::new_v4();
@@ -1117,61 +1129,40 @@ mod tests {
         assert!(matches!(out, SaveOutcome::Created { version: 3, .. }));
     }
 
-    async fn assert_concurrent_saves_are_sequential(stores: Vec<SqliteStore>) {
-        let derive = Arc::new(Recording::default());
-        let mut tasks = Vec::new();
-        for n in 0..20 {
-            let store = stores[n % stores.len()].clone();
-            let derive = derive.clone();
-            tasks.push(tokio::spawn(async move {
-                store
-                    .save_snapshot(&snap("race.io", "m01", n as i64), derive.as_ref())
-                    .await
-            }));
-        }
-        let mut versions = Vec::new();
-        for task in tasks {
-            match task.await.unwrap().unwrap() {
-                SaveOutcome::Created { version, .. } => versions.push(version),
-                other => panic!("distinct hashes must all be new versions, got {other:?}"),
-            }
-        }
-        versions.sort_unstable();
-        assert_eq!(versions, (1..=20).collect::<Vec<_>>());
-
-        let history = stores[0]
-            .snapshot_history("race.io", Some("m01"))
+    /// A database created before the ledger existed (only 0001 applied) is upgraded on open and
+    /// keeps its data.
+    #[tokio::test]
+    async fn ledger_migration_upgrades_an_existing_database() {
+        let (_dir, url, store) = temp_store().await;
+        let job = Uuid::new_v4();
+        store.create_job(job, "old").await.unwrap();
+        sqlx::query("DROP TABLE charges")
+            .execute(store.pool())
             .await
             .unwrap();
-        assert_eq!(
-            history.iter().map(|s| s.version).collect::<Vec<_>>(),
-            (1..=20).collect::<Vec<_>>()
-        );
-        let mut hashes: Vec<_> = history.iter().map(|s| s.content_hash.clone()).collect();
-        hashes.sort();
-        hashes.dedup();
-        assert_eq!(hashes.len(), 20, "no result lost");
-        // Every derive saw exactly the version before its own: no stale "previous".
-        let mut calls = derive.calls.lock().unwrap().clone();
-        calls.sort_by_key(|c| c.1);
-        for (prev, version) in calls {
-            assert_eq!(prev, (version > 1).then_some(version - 1));
-        }
-    }
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 2")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.close().await;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn concurrent_saves_one_store() {
-        let (_dir, _url, store) = temp_store().await;
-        assert_concurrent_saves_are_sequential(vec![store]).await;
-    }
-
-    /// Two independent stores on one file behave like two processes: only SQLite's file lock
-    /// (BEGIN IMMEDIATE + busy_timeout) keeps them apart.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn concurrent_saves_two_stores_same_file() {
-        let (_dir, url, store) = temp_store().await;
-        let second = SqliteStore::open(&url).await.unwrap();
-        assert_concurrent_saves_are_sequential(vec![store, second]).await;
+        let again = SqliteStore::open(&url).await.unwrap();
+        assert_eq!(again.get_job(job).await.unwrap().unwrap().label, "old");
+        let at = now();
+        again
+            .record_charge(&crate::ChargeRecord {
+                provider: "builtwith".into(),
+                module: None,
+                domain: None,
+                job_id: Some(job),
+                cost: 2.5,
+                status: "200".into(),
+                at,
+                call_key: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(again.spent_since(None, at).await.unwrap(), 2.5);
     }
 
     #[tokio::test]
@@ -1264,6 +1255,13 @@ mod tests {
             .unwrap();
         assert!(matches!(
             store.items_for_job(job).await,
+            Err(StoreError::Corrupt {
+                table: "work_items",
+                ..
+            })
+        ));
+        assert!(matches!(
+            store.job_counts(job).await,
             Err(StoreError::Corrupt {
                 table: "work_items",
                 ..

@@ -124,6 +124,9 @@ fn sort_key(item: &Value, key: Option<&str>) -> (String, String) {
     (id, item.to_string())
 }
 
+/// Identity text of a value: strings compare case-insensitively. Modules that cite array
+/// elements by index must emit set arrays in this same order (see `canonical_order` in the
+/// modules crate) so their citation pointers stay valid after canonicalization.
 fn text_of(v: &Value) -> String {
     match v {
         Value::String(s) => s.to_lowercase(),

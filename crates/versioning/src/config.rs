@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// The shipped defaults as TOML (also the snippet merged into `config/pforge.toml`).
-pub const DEFAULT_CONFIG_TOML: &str = include_str!("../defaults.toml");
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../../config/pforge.toml");
 
 /// A config section that cannot be used; the message names the rule/recipient/channel and what
 /// to fix.

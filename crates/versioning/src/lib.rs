@@ -9,6 +9,7 @@
 
 pub mod alerts;
 mod canonical;
+mod outbox;
 pub mod channels;
 mod config;
 pub mod diff;
@@ -27,6 +28,7 @@ pub use channels::webhook::{
     decode_secret, sign as sign_webhook, verify as verify_webhook, SignatureError,
 };
 pub use channels::{Channel, DeliveryOutcome};
+pub use outbox::StoreOutbox;
 pub use config::{ConfigError, VersioningConfig, DEFAULT_CONFIG_TOML};
 pub use diff::{
     apply, changes, diff, patch_from_value, patch_to_value, Change, ChangeKind, DiffError,

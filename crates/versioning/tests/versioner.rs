@@ -189,7 +189,10 @@ fn tech_added_and_removed_read_by_name_and_score_by_category_and_competitor_list
         vec!["/technologies/Elasticsearch", "/technologies/Algolia"]
     );
     assert_eq!(a.payload["changes"][0]["evidence"], "https://acme.com/");
-    assert_eq!(a.payload["changes"][0]["summary"], "/technologies/Elasticsearch removed");
+    assert_eq!(
+        a.payload["changes"][0]["summary"],
+        "/technologies/Elasticsearch removed"
+    );
     assert_eq!(a.payload["title"], "acme.com: 2 changes in m02_tech_stack");
 
     // What the console channel prints for it.
@@ -424,10 +427,39 @@ fn summaries_read_like_sentences() {
         detected_at: t0(),
     };
     assert_eq!(
-        summary(&ev("/executives/Bo Chan", "added", None, Some(json!({"name": "Bo Chan", "title": "CTO"})))),
+        summary(&ev(
+            "/executives/Bo Chan",
+            "added",
+            None,
+            Some(json!({"name": "Bo Chan", "title": "CTO"}))
+        )),
         "/executives/Bo Chan added (CTO)"
     );
-    assert_eq!(summary(&ev("/mx/aspmx.l.google.com", "removed", Some(json!("aspmx.l.google.com")), None)), "/mx/aspmx.l.google.com removed");
-    assert_eq!(summary(&ev("/revenue", "changed", Some(json!(100)), Some(json!(110)))), "/revenue changed 100 → 110");
-    assert_eq!(summary(&ev("/tagline", "added", None, Some(json!("Payments infra")))), "/tagline added (Payments infra)");
+    assert_eq!(
+        summary(&ev(
+            "/mx/aspmx.l.google.com",
+            "removed",
+            Some(json!("aspmx.l.google.com")),
+            None
+        )),
+        "/mx/aspmx.l.google.com removed"
+    );
+    assert_eq!(
+        summary(&ev(
+            "/revenue",
+            "changed",
+            Some(json!(100)),
+            Some(json!(110))
+        )),
+        "/revenue changed 100 → 110"
+    );
+    assert_eq!(
+        summary(&ev(
+            "/tagline",
+            "added",
+            None,
+            Some(json!("Payments infra"))
+        )),
+        "/tagline added (Payments infra)"
+    );
 }

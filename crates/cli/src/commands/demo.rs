@@ -31,7 +31,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
         "demo: serving fixtures epoch {} at {} (no network needed), database {}",
         args.epoch,
         server.url(),
-        wiring::database_url(global)
+        wiring::redact_url(&wiring::database_url(global))
     );
     let report = enrich::enrich(
         &cfg,
@@ -44,6 +44,8 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
             modules: Vec::new(),
             no_progress: false,
             label: format!("demo:epoch{}", args.epoch),
+            max_spend: None,
+            deliver_alerts: !args.json,
         },
     )
     .await?;

@@ -6,7 +6,7 @@ use crate::input::{self, InputError, Item, Source};
 use crate::{exit, progress, wiring};
 use anyhow::{Context, Result};
 use pforge_orchestrator::{Executor, ExecutorConfig, RefreshPolicy, RunSummary};
-use pforge_store::{JobStatus, NoDerivation, Store};
+use pforge_store::{JobStatus, Store};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,6 +22,10 @@ pub struct RunOptions {
     pub modules: Vec<String>,
     pub no_progress: bool,
     pub label: String,
+    /// Per-run spending cap in credits (`--max-spend`).
+    pub max_spend: Option<f64>,
+    /// Deliver due alerts before and after the run (off for `--json`, whose stdout is data).
+    pub deliver_alerts: bool,
 }
 
 /// Everything a finished run reports (`--json` prints this).
@@ -68,6 +72,10 @@ pub async fn run(global: &GlobalArgs, args: EnrichArgs) -> Result<u8> {
         (None, many) => Source::Args(many.to_vec()),
     };
     let store = wiring::open_store(global).await?;
+    if args.enqueue {
+        let (modules, refresh) = (&args.modules, args.refresh);
+        return super::worker::enqueue(store, source, modules, refresh, args.json).await;
+    }
     let report = enrich(
         &cfg,
         store,
@@ -79,6 +87,8 @@ pub async fn run(global: &GlobalArgs, args: EnrichArgs) -> Result<u8> {
             modules: args.modules.clone(),
             no_progress: args.no_progress,
             label: "cli".into(),
+            max_spend: args.max_spend,
+            deliver_alerts: !args.json,
         },
     )
     .await?;
@@ -97,7 +107,8 @@ pub async fn enrich(cfg: &Config, store: Arc<dyn Store>, opts: RunOptions) -> Re
         plan = plan.select(&opts.modules)?;
     }
     let plan = Arc::new(plan);
-    let gateway = wiring::build_gateway(cfg)?;
+    let gateway = wiring::build_gateway(cfg, store.clone(), opts.max_spend)?;
+    let versioner = Arc::new(wiring::build_versioner(cfg, &plan)?);
     let exec_cfg = ExecutorConfig {
         concurrency: opts.concurrency.unwrap_or(cfg.run.concurrency).max(1),
         max_domains_in_flight: (opts.concurrency.unwrap_or(cfg.run.concurrency) * 4).max(4),
@@ -116,10 +127,14 @@ pub async fn enrich(cfg: &Config, store: Arc<dyn Store>, opts: RunOptions) -> Re
         plan.clone(),
         gateway,
         store.clone(),
-        Arc::new(NoDerivation),
+        versioner,
         exec_cfg,
     );
 
+    if opts.deliver_alerts {
+        // Alerts left pending by an earlier run (or a crash) go out first.
+        deliver(cfg, store.clone()).await;
+    }
     let job_id = Uuid::new_v4();
     store.create_job(job_id, &opts.label).await?;
     tracing::info!(job = %job_id, "job started");
@@ -166,11 +181,29 @@ pub async fn enrich(cfg: &Config, store: Arc<dyn Store>, opts: RunOptions) -> Re
         }
     };
     store.finish_job(job_id, JobStatus::Completed).await?;
+    if opts.deliver_alerts {
+        deliver(cfg, store.clone()).await;
+    }
     let input_errors = errors.lock().map(|v| v.clone()).unwrap_or_default();
     Ok(RunReport {
         summary,
         input_errors,
     })
+}
+
+/// Delivers due alerts, logging (not failing on) problems: alerts stay in the outbox for later.
+async fn deliver(cfg: &Config, store: Arc<dyn Store>) {
+    match wiring::deliver_alerts(cfg, store).await {
+        Ok(r) if r.messages > 0 => tracing::info!(
+            messages = r.messages,
+            delivered = r.delivered,
+            retried = r.retried,
+            dead = r.dead,
+            "alerts delivered"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %format!("{e:#}"), "alert delivery failed; alerts stay pending"),
+    }
 }
 
 /// Prints the per-module table and the first failures.

@@ -1,10 +1,18 @@
 //! One file per command; `dispatch` routes the parsed command line to it.
 
+mod alerts;
+mod budget;
+mod changes;
+mod daemon;
 mod demo;
+mod diff;
 mod enrich;
 mod fixtures;
+mod history;
+mod jobs;
 mod plan;
 mod show;
+mod worker;
 
 use crate::cli::{Cli, Command};
 use anyhow::Result;
@@ -15,7 +23,15 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Enrich(args) => enrich::run(&cli.global, args).await,
         Command::Plan(args) => plan::run(&cli.global, args),
         Command::Show(args) => show::run(&cli.global, args).await,
+        Command::History(args) => history::run(&cli.global, args).await,
+        Command::Diff(args) => diff::run(&cli.global, args).await,
+        Command::Changes(args) => changes::run(&cli.global, args).await,
+        Command::Budget(args) => budget::run(&cli.global, args).await,
+        Command::Alerts(args) => alerts::run(&cli.global, args).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Fixtures(args) => fixtures::run(args).await,
+        Command::Worker(args) => worker::run(&cli.global, args).await,
+        Command::Jobs(args) => jobs::run(&cli.global, args).await,
+        Command::Daemon(args) => daemon::run(&cli.global, args).await,
     }
 }

@@ -1,0 +1,40 @@
+//! `pforge budget`: spend against every cap, from the ledger in the store.
+
+use crate::cli::{BudgetArgs, GlobalArgs};
+use crate::config::Config;
+use crate::ledger::StoreLedger;
+use crate::{exit, wiring};
+use anyhow::Result;
+
+pub async fn run(global: &GlobalArgs, args: BudgetArgs) -> Result<u8> {
+    let cfg = Config::load(global.config.as_deref())?;
+    let store = wiring::open_store(global).await?;
+    let ledger = StoreLedger::new(store);
+    let caps = pforge_budget::cap_status(&cfg.budget, &ledger, chrono::Utc::now()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&caps)?);
+        return Ok(exit::OK);
+    }
+    if caps.is_empty() {
+        println!("no spending caps configured (add a [budget] section to {})", cfg.source);
+        return Ok(exit::OK);
+    }
+    println!(
+        "{:<14} {:<8} {:>10} {:>10} {:>10} {:>6}  resets at",
+        "scope", "period", "spent", "limit", "remaining", "used"
+    );
+    for c in &caps {
+        let used = if c.limit > 0.0 { c.spent / c.limit * 100.0 } else { 100.0 };
+        println!(
+            "{:<14} {:<8} {:>10.2} {:>10.2} {:>10.2} {:>5.0}%  {}",
+            c.scope,
+            c.period,
+            c.spent,
+            c.limit,
+            c.remaining,
+            used,
+            c.resets_at.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,644 @@
+//! M08 investors: who invested in or owns the company, and where it is listed. Wikidata
+//! (investor P1951, owned by P127; listings come from M01's P414/P249) for every company that
+//! has an entity, and Crunchbase (investors, funding rounds, total funding) when that keyed
+//! provider is configured with its credentials.
+//!
+//! A company with no Wikidata entity and no Crunchbase key is a normal answer (empty lists,
+//! unknown funding, notes). A source that is asked and fails is the module's error: a partial
+//! answer would look like investors leaving.
+
+use crate::m01_company_context::{cover, wikidata_time};
+use async_trait::async_trait;
+use pforge_budget::{Call, GatewayError, Response};
+use pforge_orchestrator::{
+    Citation, Domain, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
+};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+const ID: &str = "m08_investors";
+const M01: &str = "m01_company_context";
+const CRUNCHBASE: &str = "crunchbase";
+/// Crunchbase autocomplete candidates checked for a website on this domain.
+const MAX_CB_CANDIDATES: usize = 3;
+
+/// The investors module (`m08_investors`).
+pub struct Investors {
+    spec: ModuleSpec,
+}
+
+impl Investors {
+    /// Builds the module; it needs no configuration.
+    pub fn new() -> Self {
+        Investors {
+            spec: ModuleSpec {
+                id: ID.into(),
+                title: "Investors and ownership".into(),
+                dependencies: vec![M01.into()],
+                providers: vec!["wikidata".into(), CRUNCHBASE.into()],
+                runs_degraded: true,
+                set_arrays: vec![
+                    SetArray::keyed("/investors", "name"),
+                    SetArray::scalars("/investors/*/sources"),
+                    SetArray::keyed("/owned_by", "name"),
+                    SetArray::keyed("/listings", "exchange"),
+                    SetArray::keyed("/funding_rounds", "id"),
+                    SetArray::scalars("/notes"),
+                ],
+            },
+        }
+    }
+}
+
+impl Default for Investors {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// ------------------------------------------------------------------ Wikidata (shared with M09)
+
+/// An item-valued statement: the item, its start/end qualifiers (P580/P582) and whether it has
+/// preferred rank.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ClaimItem {
+    pub id: String,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub preferred: bool,
+}
+
+fn snak_value(snak: &Value) -> Option<&Value> {
+    if snak.get("snaktype").and_then(Value::as_str) != Some("value") {
+        return None;
+    }
+    snak.get("datavalue")?.get("value")
+}
+
+fn qualifier_time(stmt: &Value, prop: &str) -> Option<String> {
+    stmt.get("qualifiers")?
+        .get(prop)?
+        .as_array()?
+        .iter()
+        .find_map(|s| wikidata_time(snak_value(s)?))
+}
+
+/// Item values of `prop` on an entity, deprecated statements dropped, in statement order.
+pub(crate) fn claim_items(entity: &Value, prop: &str) -> Vec<ClaimItem> {
+    entity
+        .get("claims")
+        .and_then(|c| c.get(prop))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter(|s| s.get("rank").and_then(Value::as_str) != Some("deprecated"))
+                .filter_map(|s| {
+                    let id = snak_value(s.get("mainsnak")?)?.get("id")?.as_str()?;
+                    Some(ClaimItem {
+                        id: id.to_string(),
+                        start: qualifier_time(s, "P580"),
+                        end: qualifier_time(s, "P582"),
+                        preferred: s.get("rank").and_then(Value::as_str) == Some("preferred"),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Why a Wikidata lookup gave nothing usable.
+#[derive(Debug)]
+pub(crate) enum WdError {
+    Gateway(GatewayError),
+    /// The answer was not what Wikidata sends (garbage, error object, no such entity).
+    Unusable(String, Citation),
+}
+
+impl WdError {
+    pub(crate) fn into_module_error(self) -> ModuleError {
+        match self {
+            WdError::Gateway(e) => e.into(),
+            WdError::Unusable(d, c) => ModuleError::parse(c.source, d),
+        }
+    }
+}
+
+fn wd_call(ctx: &ModuleContext, module: &str) -> Call {
+    Call::get("wikidata", "/w/api.php")
+        .for_domain(ctx.domain.as_str())
+        .by_module(module)
+}
+
+/// The Wikidata id M01 accepted for this domain, if any.
+pub(crate) fn m01_wikidata_id(m01: &Value) -> Option<String> {
+    m01.get("wikidata")?
+        .get("id")?
+        .as_str()
+        .filter(|s| s.starts_with('Q'))
+        .map(str::to_string)
+}
+
+/// Fetches one entity's claims (`wbgetentities`).
+pub(crate) async fn fetch_entity(
+    ctx: &ModuleContext,
+    module: &str,
+    qid: &str,
+) -> Result<(Response, Value), WdError> {
+    let call = wd_call(ctx, module)
+        .query("action", "wbgetentities")
+        .query("ids", qid)
+        .query("props", "claims")
+        .query("format", "json");
+    let resp = ctx.gateway.fetch(&call).await.map_err(WdError::Gateway)?;
+    let cite = Citation::from_response(&resp, &[]);
+    let v: Value = resp
+        .json()
+        .map_err(|e| WdError::Unusable(e.to_string(), cite.clone()))?;
+    let entity = v
+        .get("entities")
+        .and_then(|e| e.get(qid))
+        .filter(|e| e.get("missing").is_none())
+        .cloned()
+        .ok_or_else(|| WdError::Unusable(format!("answer has no entity {qid}"), cite))?;
+    Ok((resp, entity))
+}
+
+/// English labels of items (`wbgetentities&props=labels`), ids asked in numeric order. Items
+/// without an English label are left out of the map.
+pub(crate) async fn fetch_labels(
+    ctx: &ModuleContext,
+    module: &str,
+    ids: &[String],
+) -> Result<Option<(Response, BTreeMap<String, String>)>, WdError> {
+    let mut ids: Vec<String> = ids.to_vec();
+    ids.sort_by_key(|q| (q[1..].parse::<u64>().unwrap_or(u64::MAX), q.clone()));
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let call = wd_call(ctx, module)
+        .query("action", "wbgetentities")
+        .query("ids", ids.join("|"))
+        .query("props", "labels")
+        .query("languages", "en")
+        .query("format", "json");
+    let resp = ctx.gateway.fetch(&call).await.map_err(WdError::Gateway)?;
+    let v: Value = resp
+        .json()
+        .map_err(|e| WdError::Unusable(e.to_string(), Citation::from_response(&resp, &[])))?;
+    Ok(Some((resp, parse_labels(&v, &ids))))
+}
+
+/// `{id: label}` from a labels answer.
+pub(crate) fn parse_labels(v: &Value, ids: &[String]) -> BTreeMap<String, String> {
+    ids.iter()
+        .filter_map(|id| {
+            let l = v
+                .get("entities")?
+                .get(id)?
+                .get("labels")?
+                .get("en")?
+                .get("value")?
+                .as_str()?
+                .trim();
+            (!l.is_empty()).then(|| (id.clone(), l.to_string()))
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------------ Crunchbase
+
+/// What M08 keeps from a Crunchbase organization (`GET /api/v4/entities/organizations/{id}`
+/// with `field_ids` and `card_ids=raised_funding_rounds`).
+#[derive(Debug, Clone, PartialEq, Default)]
+struct CbOrg {
+    website: Option<String>,
+    total_funding_usd: Option<f64>,
+    last_funding_type: Option<String>,
+    /// (name, permalink, kind)
+    investors: Vec<(String, Option<String>, Option<String>)>,
+    rounds: Vec<Value>,
+}
+
+fn parse_cb_org(v: &Value) -> Option<CbOrg> {
+    let p = v.get("properties")?;
+    let s = |x: Option<&Value>| x.and_then(Value::as_str).map(str::to_string);
+    Some(CbOrg {
+        website: s(p.get("website_url")).or_else(|| s(p.get("website").and_then(|w| w.get("value")))),
+        total_funding_usd: p
+            .get("funding_total")
+            .and_then(|f| f.get("value_usd"))
+            .and_then(Value::as_f64),
+        last_funding_type: s(p.get("last_funding_type")),
+        investors: p
+            .get("investor_identifiers")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| {
+                        Some((
+                            s(i.get("value"))?,
+                            s(i.get("permalink")),
+                            s(i.get("entity_def_id")),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        rounds: v
+            .get("cards")
+            .and_then(|c| c.get("raised_funding_rounds"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| {
+                        let ident = r.get("identifier")?;
+                        let id = s(ident.get("permalink")).or_else(|| s(ident.get("uuid")))?;
+                        Some(json!({
+                            "id": id,
+                            "name": s(ident.get("value")),
+                            "announced_on": s(r.get("announced_on")),
+                            "type": s(r.get("investment_type")),
+                            "money_raised_usd": r.get("money_raised").and_then(|m| m.get("value_usd")).and_then(Value::as_f64).map(usd),
+                        }))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+/// Whole dollars as an integer when they are one.
+fn usd(x: f64) -> Value {
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        json!(x as i64)
+    } else {
+        json!(x)
+    }
+}
+
+/// Permalinks of a Crunchbase autocomplete answer, in rank order.
+fn parse_cb_autocomplete(v: &Value) -> Option<Vec<String>> {
+    Some(
+        v.get("entities")?
+            .as_array()?
+            .iter()
+            .filter_map(|e| {
+                e.get("identifier")?
+                    .get("permalink")?
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect(),
+    )
+}
+
+struct CbFound {
+    org: CbOrg,
+    cite: Citation,
+}
+
+async fn crunchbase(
+    ctx: &ModuleContext,
+    name: &str,
+) -> Result<Result<CbFound, (String, Citation)>, ModuleError> {
+    let call = Call::get(CRUNCHBASE, "/autocompletes")
+        .query("query", name)
+        .query("collection_ids", "organizations")
+        .query("limit", "5")
+        .for_domain(ctx.domain.as_str())
+        .by_module(ID);
+    let resp = match ctx.gateway.fetch(&call).await {
+        Ok(r) => r,
+        // "No such organization" is an answer, not an outage.
+        Err(e) if e.status() == Some(404) => {
+            return Ok(Err((
+                format!("Crunchbase has no organization named {name:?}"),
+                crate::m01_company_context::attempted(ctx, &call),
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let v: Value = resp.json()?;
+    let cite = Citation::from_response(&resp, &[]);
+    let Some(permalinks) = parse_cb_autocomplete(&v) else {
+        return Err(ModuleError::parse(
+            &resp.url,
+            "autocomplete answer has no \"entities\" list",
+        ));
+    };
+    for p in permalinks.iter().take(MAX_CB_CANDIDATES) {
+        let call = Call::get(CRUNCHBASE, format!("/entities/organizations/{p}"))
+            .query("field_ids", "website_url,funding_total,num_funding_rounds,last_funding_type,investor_identifiers")
+            .query("card_ids", "raised_funding_rounds")
+            .for_domain(ctx.domain.as_str())
+            .by_module(ID);
+        let resp = match ctx.gateway.fetch(&call).await {
+            Ok(r) => r,
+            Err(e) if e.status() == Some(404) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let v: Value = resp.json()?;
+        let Some(org) = parse_cb_org(&v) else {
+            return Err(ModuleError::parse(
+                &resp.url,
+                "organization answer has no \"properties\"",
+            ));
+        };
+        if org
+            .website
+            .as_deref()
+            .is_some_and(|w| Domain::parse(w).is_ok_and(|d| d == ctx.domain))
+        {
+            return Ok(Ok(CbFound {
+                org,
+                cite: Citation::from_response(&resp, &[]),
+            }));
+        }
+    }
+    Ok(Err((
+        format!(
+            "no Crunchbase organization for {name:?} has a website on {}",
+            ctx.domain
+        ),
+        cite,
+    )))
+}
+
+fn norm(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Adds or merges an investor (by normalized name).
+fn add_investor(list: &mut Vec<Value>, name: &str, source: &str, extra: Value) {
+    let key = norm(name);
+    if let Some(existing) = list
+        .iter_mut()
+        .find(|v| v.get("name").and_then(Value::as_str).map(norm) == Some(key.clone()))
+    {
+        if let Some(s) = existing.get_mut("sources").and_then(Value::as_array_mut) {
+            if !s.iter().any(|x| x == source) {
+                s.push(json!(source));
+            }
+        }
+        if let (Some(obj), Value::Object(ex)) = (existing.as_object_mut(), extra) {
+            for (k, v) in ex {
+                obj.entry(k).or_insert(v);
+            }
+        }
+        return;
+    }
+    let mut v = json!({"name": name, "sources": [source]});
+    if let (Some(obj), Value::Object(ex)) = (v.as_object_mut(), extra) {
+        obj.extend(ex);
+    }
+    list.push(v);
+}
+
+#[async_trait]
+impl Module for Investors {
+    fn spec(&self) -> &ModuleSpec {
+        &self.spec
+    }
+
+    async fn run(&self, ctx: &ModuleContext) -> Result<ModuleOutput, ModuleError> {
+        let mut out = ModuleOutput::new();
+        let mut notes: Vec<(String, Citation)> = Vec::new();
+        let mut investors: Vec<Value> = Vec::new();
+        let mut owners: Vec<Value> = Vec::new();
+        let mut cites: Vec<Citation> = Vec::new();
+        let m01 = ctx.dependency(M01).map(|o| o.data.clone());
+        let m01_cite = Citation::derived(M01, &[]);
+
+        // Listings: M01 already read P414 (exchange) with its P249 ticker qualifier.
+        let listings: Vec<Value> = m01
+            .as_ref()
+            .and_then(|d| d.get("wikidata")?.get("stock_exchanges")?.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|x| {
+                let exchange = x.get("label").and_then(Value::as_str).or_else(|| x.get("id")?.as_str())?;
+                Some(json!({"exchange": exchange, "ticker": x.get("ticker").cloned().unwrap_or(Value::Null), "wikidata_id": x.get("id").cloned().unwrap_or(Value::Null)}))
+            })
+            .collect();
+
+        match (&m01, m01.as_ref().and_then(m01_wikidata_id)) {
+            (None, _) => {
+                let why = ctx
+                    .failed_dependencies()
+                    .find(|(d, _)| *d == M01)
+                    .map(|(_, w)| w.to_string())
+                    .unwrap_or_else(|| "no output".into());
+                notes.push((format!("company context unavailable ({why}): Wikidata not read"), m01_cite.clone()));
+            }
+            (Some(_), None) => notes.push((
+                "no Wikidata entity for this company (see m01_company_context): no Wikidata investors".into(),
+                m01_cite.clone(),
+            )),
+            (Some(_), Some(_)) if !ctx.gateway.has_provider("wikidata") => notes.push((
+                "Wikidata not read: provider \"wikidata\" is not configured".into(),
+                Citation::config("providers.wikidata", &[]),
+            )),
+            (Some(_), Some(qid)) => {
+                let (resp, entity) = fetch_entity(ctx, ID, &qid)
+                    .await
+                    .map_err(WdError::into_module_error)?;
+                cites.push(Citation::from_response(&resp, &[]));
+                let inv = claim_items(&entity, "P1951");
+                let own = claim_items(&entity, "P127");
+                let ids: Vec<String> = inv.iter().chain(own.iter()).map(|c| c.id.clone()).collect();
+                let labels = match fetch_labels(ctx, ID, &ids).await.map_err(WdError::into_module_error)? {
+                    Some((lresp, l)) => {
+                        cites.push(Citation::from_response(&lresp, &[]));
+                        l
+                    }
+                    None => BTreeMap::new(),
+                };
+                let name = |id: &str| labels.get(id).cloned().unwrap_or_else(|| id.to_string());
+                for c in inv.iter().filter(|c| c.end.is_none()) {
+                    add_investor(&mut investors, &name(&c.id), "wikidata", json!({"wikidata_id": c.id}));
+                }
+                for c in own.iter().filter(|c| c.end.is_none()) {
+                    add_investor(&mut owners, &name(&c.id), "wikidata", json!({"wikidata_id": c.id}));
+                }
+            }
+        }
+
+        // Crunchbase, only with credentials.
+        let mut funding: Option<(Value, Value, Value, Citation)> = None;
+        if !ctx.gateway.has_provider(CRUNCHBASE) {
+            notes.push((
+                "Crunchbase not configured: funding rounds and total funding unknown".into(),
+                Citation::config("providers.crunchbase", &[]),
+            ));
+        } else if let Some(why) = ctx.gateway.missing_credentials(CRUNCHBASE) {
+            notes.push((
+                format!("Crunchbase not used: {why}"),
+                Citation::config("providers.crunchbase", &[]),
+            ));
+        } else {
+            let name = m01
+                .as_ref()
+                .and_then(|d| d.get("name")?.as_str().map(str::to_string))
+                .unwrap_or_else(|| {
+                    ctx.domain
+                        .as_str()
+                        .split('.')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
+                });
+            match crunchbase(ctx, &name).await? {
+                Ok(found) => {
+                    for (n, permalink, kind) in &found.org.investors {
+                        add_investor(
+                            &mut investors,
+                            n,
+                            "crunchbase",
+                            json!({"crunchbase_permalink": permalink, "kind": kind}),
+                        );
+                    }
+                    funding = Some((
+                        json!(found.org.rounds),
+                        found.org.total_funding_usd.map(usd).unwrap_or(Value::Null),
+                        json!(found.org.last_funding_type),
+                        found.cite.clone(),
+                    ));
+                    cites.push(found.cite);
+                }
+                Err(note) => notes.push(note),
+            }
+        }
+
+        let first = cites.first().cloned().unwrap_or_else(|| m01_cite.clone());
+        out.set("investors", investors, &first);
+        out.set("owned_by", owners, &first);
+        for c in &cites {
+            cover(&mut out, c, "/investors");
+            cover(&mut out, c, "/owned_by");
+        }
+        out.set("is_listed", !listings.is_empty(), &m01_cite);
+        out.set("listings", listings, &m01_cite);
+        match funding {
+            Some((rounds, total, last, c)) => {
+                out.set("funding_rounds", rounds, &c);
+                out.set("total_funding", total, &c);
+                out.set("last_funding_type", last, &c);
+            }
+            None => {
+                let c = Citation::config("providers.crunchbase", &[]);
+                out.set("funding_rounds", Value::Null, &c);
+                out.set("total_funding", Value::Null, &c);
+                out.set("last_funding_type", Value::Null, &c);
+            }
+        }
+        let texts: Vec<String> = notes.iter().map(|(t, _)| t.clone()).collect();
+        out.set("notes", texts, &first);
+        for (_, c) in &notes {
+            cover(&mut out, c, "/notes");
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture_json(rel: &str) -> Value {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures")
+            .join(rel);
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn wikidata_investor_and_owner_claims() {
+        let v = fixture_json("epoch1/wikidata/entity-Q130000001.json");
+        let e = &v["entities"]["Q130000001"];
+        let ids: Vec<String> = claim_items(e, "P1951").into_iter().map(|c| c.id).collect();
+        assert_eq!(ids, vec!["Q130000031", "Q130000032"]);
+        assert!(claim_items(e, "P127").is_empty());
+        let v = fixture_json("epoch1/wikidata/entities-initech.json");
+        let own = claim_items(&v["entities"]["Q130000003"], "P127");
+        assert_eq!(own[0].id, "Q130000033");
+        // Odd statements: novalue, non-item values, deprecated rank are skipped.
+        let odd = json!({"claims": {"P1951": [
+            {"rank": "normal", "mainsnak": {"snaktype": "novalue"}},
+            {"rank": "normal", "mainsnak": {"snaktype": "value", "datavalue": {"value": "text"}}},
+            {"rank": "deprecated", "mainsnak": {"snaktype": "value", "datavalue": {"value": {"id": "Q1"}}}},
+            {"rank": "preferred", "mainsnak": {"snaktype": "value", "datavalue": {"value": {"id": "Q2"}}}}
+        ]}});
+        let c = claim_items(&odd, "P1951");
+        assert_eq!(c.len(), 1);
+        assert!(c[0].preferred);
+        assert!(claim_items(&json!("garbage"), "P1951").is_empty());
+    }
+
+    #[test]
+    fn end_qualifiers_are_read() {
+        let v = fixture_json("epoch2/wikidata/entities-northwind.json");
+        let ceos = claim_items(&v["entities"]["Q130000002"], "P169");
+        assert_eq!(ceos[0].end.as_deref(), Some("2025-03-03"));
+        assert_eq!(ceos[1].id, "Q130000046");
+        assert_eq!(ceos[1].end, None);
+    }
+
+    #[test]
+    fn labels_answer() {
+        let v = fixture_json("epoch1/wikidata/labels-investors-techstart.json");
+        let ids = vec!["Q130000031".to_string(), "Q130000032".into(), "Q9".into()];
+        let l = parse_labels(&v, &ids);
+        assert_eq!(
+            l.get("Q130000031").map(String::as_str),
+            Some("Foundry Peak Ventures")
+        );
+        assert_eq!(l.len(), 2);
+        assert!(parse_labels(&json!({"error": "x"}), &ids).is_empty());
+    }
+
+    #[test]
+    fn crunchbase_shapes() {
+        let v = fixture_json("epoch1/crunchbase/autocomplete-techstart.json");
+        assert_eq!(
+            parse_cb_autocomplete(&v).unwrap(),
+            vec!["techstart-3", "techstart-ventures"]
+        );
+        assert!(parse_cb_autocomplete(&json!({"count": 0})).is_none());
+        let v = fixture_json("epoch1/crunchbase/org-techstart-3.json");
+        let o = parse_cb_org(&v).unwrap();
+        assert_eq!(o.website.as_deref(), Some("https://www.techstart.io"));
+        assert_eq!(o.total_funding_usd, Some(24_500_000.0));
+        assert_eq!(o.investors.len(), 2);
+        assert_eq!(o.rounds[0]["id"], "techstart-series-a--aaaaaaaa");
+        assert_eq!(o.rounds[0]["money_raised_usd"], 18_000_000);
+        let bare = parse_cb_org(&json!({"properties": {}})).unwrap();
+        assert_eq!(bare, CbOrg::default());
+        assert!(parse_cb_org(&json!([1])).is_none());
+    }
+
+    #[test]
+    fn investors_merge_by_normalized_name() {
+        let mut l = Vec::new();
+        add_investor(
+            &mut l,
+            "Foundry Peak Ventures",
+            "wikidata",
+            json!({"wikidata_id": "Q1"}),
+        );
+        add_investor(
+            &mut l,
+            "Foundry Peak Ventures ",
+            "crunchbase",
+            json!({"crunchbase_permalink": "fpv"}),
+        );
+        add_investor(&mut l, "Angela Park", "crunchbase", json!({}));
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[0]["sources"], json!(["wikidata", "crunchbase"]));
+        assert_eq!(l[0]["crunchbase_permalink"], "fpv");
+        assert_eq!(l[0]["wikidata_id"], "Q1");
+    }
+}

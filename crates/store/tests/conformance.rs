@@ -1,0 +1,1432 @@
+//! One behavioural contract for every `Store` backend. Each test is written once against
+//! `Arc<dyn Store>` (opened through `open_store`, so URL dispatch is exercised too) and
+//! instantiated twice by the `conformance!` macro: in `sqlite::` (always, a fresh temp file per
+//! test) and in `postgres::` (when `PFORGE_TEST_DATABASE_URL` is set; otherwise each test prints
+//! "SKIPPED: ..." and returns). Every PostgreSQL test runs in its own throwaway schema
+//! (`CREATE SCHEMA t_<uuid>`, selected through `options=-c search_path=...` in the URL) that is
+//! dropped afterwards even if the test panics, so tests run in parallel and reruns start clean.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use pforge_store::{
+    open_store, Alert, ChangeEvent, ChargeRecord, DeriveChanges, Derived, ItemStatus, JobStatus,
+    NewSnapshot, NoDerivation, SaveOutcome, Snapshot, Store, StoreError, WorkItem,
+};
+use pforge_store::{QueueStatus, MAX_QUEUE_ATTEMPTS};
+use serde_json::json;
+use uuid::Uuid;
+
+const PG_ENV: &str = "PFORGE_TEST_DATABASE_URL";
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where one test's database lives. `open()` may be called several times: every call is an
+/// independent store (its own pools) on the same database, like another process would be.
+#[derive(Clone)]
+struct Harness {
+    url: String,
+    _dir: Option<Arc<tempfile::TempDir>>,
+}
+
+impl Harness {
+    async fn open(&self) -> Arc<dyn Store> {
+        open_store(&self.url).await.expect("open store")
+    }
+}
+
+/// Sets up the backend, runs `body` as its own task (so a panic is caught), tears down, then
+/// re-raises the panic if there was one.
+async fn run<F, Fut>(backend: Backend, body: F)
+where
+    F: FnOnce(Harness) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("pforge.db").display());
+            let harness = Harness {
+                url,
+                _dir: Some(Arc::new(dir)),
+            };
+            let outcome = tokio::spawn(body(harness)).await;
+            if let Err(e) = outcome {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+        Backend::Postgres => {
+            let Ok(base) = std::env::var(PG_ENV) else {
+                println!("SKIPPED: {PG_ENV} not set");
+                return;
+            };
+            let schema = format!("t_{}", Uuid::new_v4().simple());
+            let admin = sqlx::PgPool::connect(&base).await.expect("connect admin");
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&admin)
+                .await
+                .unwrap();
+            let sep = if base.contains('?') { '&' } else { '?' };
+            let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+            let outcome = tokio::spawn(body(Harness { url, _dir: None })).await;
+            // A failed test may leave spawned writers mid-transaction for a moment (they can
+            // deadlock with the DROP); retry, and never let cleanup mask the test's own panic.
+            let mut dropped = Err(sqlx::Error::PoolClosed);
+            for _ in 0..10 {
+                dropped = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .execute(&admin)
+                    .await;
+                if dropped.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            admin.close().await;
+            if let Err(e) = dropped {
+                eprintln!("WARNING: could not drop test schema {schema}: {e}");
+            }
+            if let Err(e) = outcome {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+    }
+}
+
+/// Instantiates every listed test for both backends.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::run(super::Backend::Sqlite, super::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::run(super::Backend::Postgres, super::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    job_lifecycle,
+    cancel_job_and_counts,
+    items_upsert_and_overwrite,
+    snapshot_versions_unchanged_and_derived_rows,
+    history_latest_and_get,
+    concurrent_saves_one_store,
+    concurrent_saves_two_stores,
+    concurrent_saves_different_modules,
+    ledger_sums,
+    prune_versions_executes_a_retention_plan,
+    data_visible_to_a_second_store,
+    queue_enqueue_claim_complete,
+    queue_concurrent_claims_never_double_claim,
+    queue_leases_expire_and_heartbeats_extend,
+    queue_release_cancel_prune,
+    queue_gives_up_after_max_attempts,
+    rate_slots_are_shared,
+    keyed_snapshots_and_charges,
+    targets_add_list_remove,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+/// Both backends keep microseconds; compare with values at that precision.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Records every (previous version, new version) it is asked about and derives a patch, one
+/// event and one alert per new version, so tests can see what the store persisted.
+#[derive(Default)]
+struct Recording {
+    calls: Mutex<Vec<(Option<i64>, i64)>>,
+}
+
+impl DeriveChanges for Recording {
+    fn derive(&self, previous: Option<&Snapshot>, next: &NewSnapshot, version: i64) -> Derived {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((previous.map(|p| p.version), version));
+        let Some(prev) = previous else {
+            return Derived::default();
+        };
+        let at = now();
+        Derived {
+            patch: Some(json!([{"op": "replace", "path": "/n", "value": next.data["n"]}])),
+            events: vec![ChangeEvent {
+                id: Uuid::new_v4(),
+                domain: next.domain.clone(),
+                module: next.module.clone(),
+                version,
+                path: "/n".into(),
+                kind: "changed".into(),
+                old_value: Some(prev.data["n"].clone()),
+                new_value: Some(next.data["n"].clone()),
+                significance: 70,
+                level: "high".into(),
+                rule: "n_changed".into(),
+                detected_at: at,
+            }],
+            alerts: vec![Alert {
+                id: Uuid::new_v4(),
+                rule: "n_changed".into(),
+                recipient: "ae@example.com".into(),
+                channel: "stdout".into(),
+                delivery: "immediate".into(),
+                domain: next.domain.clone(),
+                payload: json!({"version": version, "nested": {"z": [1, 2.5, "é"], "a": null}}),
+                status: "pending".into(),
+                attempts: 0,
+                last_error: None,
+                created_at: at,
+                next_attempt_at: at,
+                delivered_at: None,
+            }],
+        }
+    }
+}
+
+fn snap(domain: &str, module: &str, n: i64) -> NewSnapshot {
+    NewSnapshot {
+        domain: domain.into(),
+        module: module.into(),
+        // Nested objects, floats, unicode and null: JSON must round-trip exactly (text vs jsonb).
+        data: json!({"n": n, "zeta": {"b": [1, 2.5, "ü"], "a": null}, "alpha": true}),
+        citations: json!([{"source": "https://example.com", "n": n}]),
+        content_hash: format!("hash-{n}"),
+        fetched_at: now(),
+        job_id: None,
+    }
+}
+
+fn item(job: Uuid, domain: &str, module: &str, status: ItemStatus) -> WorkItem {
+    WorkItem {
+        job_id: job,
+        domain: domain.into(),
+        module: module.into(),
+        status,
+        attempts: 0,
+        error: None,
+        started_at: None,
+        finished_at: None,
+        version: None,
+    }
+}
+
+fn is_not_found<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Database(sqlx::Error::RowNotFound)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests (each written once, run per backend)
+// ---------------------------------------------------------------------------------------------
+
+async fn job_lifecycle(h: Harness) {
+    let store = h.open().await;
+    let a = Uuid::new_v4();
+    let b = Uuid::new_v4();
+    let job_a = store.create_job(a, "cli").await.unwrap();
+    assert_eq!(job_a.status, JobStatus::Running);
+    assert_eq!(job_a.finished_at, None);
+    assert_eq!(store.get_job(a).await.unwrap(), Some(job_a.clone()));
+    store.create_job(b, "daemon:nightly").await.unwrap();
+
+    store.finish_job(a, JobStatus::Completed).await.unwrap();
+    let done = store.get_job(a).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert!(done.finished_at.unwrap() >= done.created_at);
+
+    let listed = store.list_jobs(10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![b, a],
+        "most recent first"
+    );
+    assert_eq!(store.list_jobs(1).await.unwrap().len(), 1);
+    assert!(store.list_jobs(-1).await.unwrap().is_empty());
+    assert_eq!(store.get_job(Uuid::new_v4()).await.unwrap(), None);
+    assert!(is_not_found(
+        &store.finish_job(Uuid::new_v4(), JobStatus::Failed).await
+    ));
+    // Same id twice is a constraint error, not a silent overwrite.
+    assert!(store.create_job(a, "again").await.is_err());
+    assert_eq!(store.get_job(a).await.unwrap().unwrap().label, "cli");
+}
+
+async fn cancel_job_and_counts(h: Harness) {
+    let store = h.open().await;
+    let job = Uuid::new_v4();
+    store.create_job(job, "cli").await.unwrap();
+    assert!(store.job_counts(job).await.unwrap().is_empty());
+
+    let statuses = [
+        ("a.io", "m01", ItemStatus::NewVersion),
+        ("a.io", "m02", ItemStatus::NewVersion),
+        ("a.io", "m03", ItemStatus::Failed),
+        ("b.io", "m01", ItemStatus::Pending),
+        ("b.io", "m02", ItemStatus::Running),
+        ("b.io", "m03", ItemStatus::Fresh),
+    ];
+    for (domain, module, status) in statuses {
+        store
+            .upsert_item(&item(job, domain, module, status))
+            .await
+            .unwrap();
+    }
+    // An overwrite moves the item between buckets instead of adding one.
+    store
+        .upsert_item(&item(job, "b.io", "m02", ItemStatus::Unchanged))
+        .await
+        .unwrap();
+    // Another job's items do not count.
+    let other = Uuid::new_v4();
+    store.create_job(other, "other").await.unwrap();
+    store
+        .upsert_item(&item(other, "a.io", "m01", ItemStatus::Failed))
+        .await
+        .unwrap();
+
+    let expected: BTreeMap<ItemStatus, i64> = [
+        (ItemStatus::Pending, 1),
+        (ItemStatus::NewVersion, 2),
+        (ItemStatus::Unchanged, 1),
+        (ItemStatus::Fresh, 1),
+        (ItemStatus::Failed, 1),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(store.job_counts(job).await.unwrap(), expected);
+    assert!(store.job_counts(Uuid::new_v4()).await.unwrap().is_empty());
+
+    assert!(store.cancel_job(job).await.unwrap(), "was running");
+    let cancelled = store.get_job(job).await.unwrap().unwrap();
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    let finished_at = cancelled.finished_at.expect("cancel sets finished_at");
+    assert!(finished_at >= cancelled.created_at);
+    // Idempotent: a second cancel reports false and changes nothing.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    assert!(!store.cancel_job(job).await.unwrap());
+    assert_eq!(store.get_job(job).await.unwrap().unwrap(), cancelled);
+    // Items keep their status (the record of how far the job got).
+    assert_eq!(store.job_counts(job).await.unwrap(), expected);
+
+    // A job that already completed is not turned into a cancelled one.
+    store.finish_job(other, JobStatus::Completed).await.unwrap();
+    assert!(!store.cancel_job(other).await.unwrap());
+    assert_eq!(
+        store.get_job(other).await.unwrap().unwrap().status,
+        JobStatus::Completed
+    );
+    assert!(is_not_found(&store.cancel_job(Uuid::new_v4()).await));
+}
+
+async fn items_upsert_and_overwrite(h: Harness) {
+    let store = h.open().await;
+    let job = Uuid::new_v4();
+    store.create_job(job, "cli").await.unwrap();
+    let mut first = WorkItem {
+        attempts: 1,
+        started_at: Some(now()),
+        ..item(job, "stripe.com", "m02_tech_stack", ItemStatus::Running)
+    };
+    store.upsert_item(&first).await.unwrap();
+    let other = item(
+        job,
+        "stripe.com",
+        "m01_company_context",
+        ItemStatus::Pending,
+    );
+    store.upsert_item(&other).await.unwrap();
+    let upper = item(job, "Zeta.io", "m01", ItemStatus::Pending);
+    store.upsert_item(&upper).await.unwrap();
+
+    first.status = ItemStatus::Failed;
+    first.attempts = 2;
+    first.error = Some("timeout".into());
+    first.finished_at = Some(now());
+    first.version = Some(3);
+    store.upsert_item(&first).await.unwrap();
+
+    let items = store.items_for_job(job).await.unwrap();
+    assert_eq!(
+        items,
+        vec![upper, other, first],
+        "overwritten in place, ordered by domain then module (byte order)"
+    );
+    assert!(store
+        .items_for_job(Uuid::new_v4())
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Items must belong to a job.
+    let orphan = WorkItem {
+        job_id: Uuid::new_v4(),
+        ..items[0].clone()
+    };
+    assert!(store.upsert_item(&orphan).await.is_err());
+}
+
+async fn snapshot_versions_unchanged_and_derived_rows(h: Harness) {
+    let store = h.open().await;
+    let derive = Recording::default();
+    let job = Uuid::new_v4();
+    let mut first = snap("stripe.com", "m02", 1);
+    first.job_id = Some(job);
+
+    let out = store.save_snapshot(&first, &derive).await.unwrap();
+    assert_eq!(
+        out,
+        SaveOutcome::Created {
+            version: 1,
+            events: vec![],
+            alerts: vec![]
+        }
+    );
+    let v1 = store
+        .latest_snapshot("stripe.com", "m02")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v1.version, 1);
+    assert_eq!(v1.data, first.data);
+    assert_eq!(v1.citations, first.citations);
+    assert_eq!(v1.content_hash, first.content_hash);
+    assert_eq!(v1.job_id, Some(job));
+    assert_eq!(v1.patch, None);
+    assert_eq!(v1.fetched_at, first.fetched_at);
+    assert_eq!(v1.checked_at, v1.created_at);
+
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let out = store.save_snapshot(&first, &derive).await.unwrap();
+    assert_eq!(out, SaveOutcome::Unchanged { version: 1 });
+    let touched = store
+        .latest_snapshot("stripe.com", "m02")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(touched.checked_at > v1.checked_at, "checked_at moved");
+    assert_eq!(touched.created_at, v1.created_at);
+    assert_eq!(touched.version, 1);
+    assert_eq!(touched.data, v1.data);
+
+    let second = snap("stripe.com", "m02", 2);
+    let SaveOutcome::Created {
+        version,
+        events,
+        alerts,
+    } = store.save_snapshot(&second, &derive).await.unwrap()
+    else {
+        panic!("expected a new version");
+    };
+    assert_eq!(version, 2);
+    assert_eq!(events.len(), 1);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        *derive.calls.lock().unwrap(),
+        vec![(None, 1), (Some(1), 2)],
+        "derive not called for an unchanged result"
+    );
+    let v2 = store
+        .get_snapshot("stripe.com", "m02", 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        v2.patch,
+        Some(json!([{"op": "replace", "path": "/n", "value": 2}]))
+    );
+    assert_eq!(v2.job_id, None);
+
+    // Change events: persisted exactly as derived, filterable by domain and (inclusive) time.
+    let stored_events = store
+        .list_change_events(Some("stripe.com"), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(stored_events, events);
+    assert_eq!(stored_events[0].old_value, Some(json!(1)));
+    assert!(store
+        .list_change_events(Some("other.com"), None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    let later = events[0].detected_at + chrono::Duration::seconds(1);
+    assert!(store
+        .list_change_events(None, Some(later), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .list_change_events(None, Some(events[0].detected_at), 100)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "since is inclusive"
+    );
+    assert!(store
+        .list_change_events(None, None, 0)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The alert outbox: due alerts only, updates persisted field by field.
+    let due = store.pending_alerts(now(), 10).await.unwrap();
+    assert_eq!(due, alerts);
+    let past = alerts[0].next_attempt_at - chrono::Duration::seconds(1);
+    assert!(store.pending_alerts(past, 10).await.unwrap().is_empty());
+    assert!(store.pending_alerts(now(), 0).await.unwrap().is_empty());
+
+    let retry_at = now() + chrono::Duration::minutes(5);
+    let mut retry = alerts[0].clone();
+    retry.attempts = 1;
+    retry.last_error = Some("HTTP 503".into());
+    retry.next_attempt_at = retry_at;
+    retry.payload = json!({"version": 2, "retried": true});
+    store.update_alert(&retry).await.unwrap();
+    assert!(
+        store.pending_alerts(now(), 10).await.unwrap().is_empty(),
+        "not due until the retry time"
+    );
+    assert_eq!(
+        store.pending_alerts(retry_at, 10).await.unwrap(),
+        vec![retry.clone()],
+        "every updated field persisted"
+    );
+
+    let mut delivered = retry.clone();
+    delivered.status = "delivered".into();
+    delivered.attempts = 2;
+    delivered.last_error = None;
+    delivered.delivered_at = Some(now());
+    store.update_alert(&delivered).await.unwrap();
+    assert!(store
+        .pending_alerts(retry_at + chrono::Duration::days(1), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let mut unknown = delivered.clone();
+    unknown.id = Uuid::new_v4();
+    assert!(is_not_found(&store.update_alert(&unknown).await));
+
+    assert_eq!(
+        store.get_snapshot("stripe.com", "m02", 3).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.latest_snapshot("stripe.com", "nope").await.unwrap(),
+        None
+    );
+}
+
+async fn history_latest_and_get(h: Harness) {
+    let store = h.open().await;
+    for (module, n) in [
+        ("m02", 1),
+        ("m01", 10),
+        ("m02", 2),
+        ("M03", 20),
+        ("m01", 11),
+        ("m02", 3),
+    ] {
+        store
+            .save_snapshot(&snap("acme.io", module, n), &NoDerivation)
+            .await
+            .unwrap();
+    }
+    store
+        .save_snapshot(&snap("other.io", "m01", 99), &NoDerivation)
+        .await
+        .unwrap();
+
+    let all = store.snapshot_history("acme.io", None).await.unwrap();
+    let seen: Vec<_> = all.iter().map(|s| (s.module.as_str(), s.version)).collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("m02", 1),
+            ("m01", 1),
+            ("m02", 2),
+            ("M03", 1),
+            ("m01", 2),
+            ("m02", 3)
+        ],
+        "oldest first"
+    );
+    let m02 = store
+        .snapshot_history("acme.io", Some("m02"))
+        .await
+        .unwrap();
+    assert_eq!(
+        m02.iter().map(|s| s.data["n"].clone()).collect::<Vec<_>>(),
+        vec![json!(1), json!(2), json!(3)]
+    );
+    assert!(store
+        .snapshot_history("none.io", None)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let latest = store.latest_snapshots("acme.io").await.unwrap();
+    let seen: Vec<_> = latest
+        .iter()
+        .map(|s| (s.module.as_str(), s.version))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![("M03", 1), ("m01", 2), ("m02", 3)],
+        "ordered by module id (byte order)"
+    );
+    assert!(store.latest_snapshots("none.io").await.unwrap().is_empty());
+
+    let v2 = store
+        .get_snapshot("acme.io", "m01", 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v2.data["n"], json!(11));
+    assert_eq!(v2, all[4]);
+}
+
+/// 20 concurrent saves of distinct results spread over `stores`: versions must be exactly 1..=20,
+/// no result lost, and every derive must have seen the version just before its own.
+async fn assert_concurrent_saves_are_sequential(stores: Vec<Arc<dyn Store>>, module: &str) {
+    let derive = Arc::new(Recording::default());
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        let store = stores[n % stores.len()].clone();
+        let derive = derive.clone();
+        let new = snap("race.io", module, n as i64);
+        tasks.push(tokio::spawn(async move {
+            store.save_snapshot(&new, derive.as_ref()).await
+        }));
+    }
+    let mut versions = Vec::new();
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            SaveOutcome::Created { version, .. } => versions.push(version),
+            other => panic!("distinct hashes must all be new versions, got {other:?}"),
+        }
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=20).collect::<Vec<_>>());
+
+    let history = stores[0]
+        .snapshot_history("race.io", Some(module))
+        .await
+        .unwrap();
+    assert_eq!(
+        history.iter().map(|s| s.version).collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<_>>()
+    );
+    let mut hashes: Vec<_> = history.iter().map(|s| s.content_hash.clone()).collect();
+    hashes.sort();
+    hashes.dedup();
+    assert_eq!(hashes.len(), 20, "no result lost");
+    let mut calls = derive.calls.lock().unwrap().clone();
+    calls.sort_by_key(|c| c.1);
+    assert_eq!(calls.len(), 20);
+    for (prev, version) in calls {
+        assert_eq!(prev, (version > 1).then_some(version - 1), "stale previous");
+    }
+    // One change event per version after the first, none duplicated.
+    let events = stores[0]
+        .list_change_events(Some("race.io"), None, 1000)
+        .await
+        .unwrap();
+    let mut event_versions: Vec<_> = events
+        .iter()
+        .filter(|e| e.module == module)
+        .map(|e| e.version)
+        .collect();
+    event_versions.sort_unstable();
+    assert_eq!(event_versions, (2..=20).collect::<Vec<_>>());
+}
+
+async fn concurrent_saves_one_store(h: Harness) {
+    assert_concurrent_saves_are_sequential(vec![h.open().await], "m01").await;
+}
+
+/// Independent stores on one database behave like separate processes: only the database's own
+/// locking (SQLite file lock, PostgreSQL advisory lock) keeps them apart.
+async fn concurrent_saves_two_stores(h: Harness) {
+    let stores = vec![h.open().await, h.open().await, h.open().await];
+    assert_concurrent_saves_are_sequential(stores, "m01").await;
+}
+
+/// Saves to different modules in parallel do not disturb each other's sequences.
+async fn concurrent_saves_different_modules(h: Harness) {
+    let a = h.open().await;
+    let b = h.open().await;
+    tokio::join!(
+        assert_concurrent_saves_are_sequential(vec![a.clone(), b.clone()], "m01"),
+        assert_concurrent_saves_are_sequential(vec![b, a], "m02"),
+    );
+}
+
+async fn ledger_sums(h: Harness) {
+    let store = h.open().await;
+    let t0 = now() - chrono::Duration::days(2);
+    let job = Uuid::new_v4();
+    let charge = |provider: &str, cost: f64, at: DateTime<Utc>| ChargeRecord {
+        provider: provider.into(),
+        module: Some("m02_tech_stack".into()),
+        domain: Some("stripe.com".into()),
+        job_id: Some(job),
+        cost,
+        status: "200".into(),
+        at,
+        call_key: None,
+    };
+    assert_eq!(store.spent_since(None, t0).await.unwrap(), 0.0, "empty");
+    assert_eq!(store.spent_since(Some("builtwith"), t0).await.unwrap(), 0.0);
+
+    let yesterday = t0 + chrono::Duration::days(1);
+    store
+        .record_charge(&charge("builtwith", 1.5, t0))
+        .await
+        .unwrap();
+    store
+        .record_charge(&charge("builtwith", 2.25, yesterday))
+        .await
+        .unwrap();
+    store
+        .record_charge(&ChargeRecord {
+            module: None,
+            domain: None,
+            job_id: None,
+            status: "429".into(),
+            ..charge("similarweb", 4.0, yesterday)
+        })
+        .await
+        .unwrap();
+    store
+        .record_charge(&charge("builtwith", 0.25, now()))
+        .await
+        .unwrap();
+
+    assert_eq!(store.spent_since(None, t0).await.unwrap(), 8.0);
+    assert_eq!(store.spent_since(Some("builtwith"), t0).await.unwrap(), 4.0);
+    assert_eq!(
+        store
+            .spent_since(Some("builtwith"), yesterday)
+            .await
+            .unwrap(),
+        2.5,
+        "since is inclusive"
+    );
+    let just_after = yesterday + chrono::Duration::microseconds(1);
+    assert_eq!(
+        store
+            .spent_since(Some("builtwith"), just_after)
+            .await
+            .unwrap(),
+        0.25
+    );
+    assert_eq!(store.spent_since(None, yesterday).await.unwrap(), 6.5);
+    assert_eq!(
+        store.spent_since(Some("similarweb"), t0).await.unwrap(),
+        4.0
+    );
+    assert_eq!(store.spent_since(Some("nobody"), t0).await.unwrap(), 0.0);
+    assert_eq!(
+        store
+            .spent_since(None, now() + chrono::Duration::seconds(1))
+            .await
+            .unwrap(),
+        0.0
+    );
+
+    // Concurrent charges from two stores (processes) are all counted.
+    let other = h.open().await;
+    let since = now();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = if i % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
+        let c = charge("concurrent", 0.5, since);
+        tasks.push(tokio::spawn(async move { s.record_charge(&c).await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        store.spent_since(Some("concurrent"), since).await.unwrap(),
+        10.0
+    );
+}
+
+async fn prune_versions_executes_a_retention_plan(h: Harness) {
+    let store = h.open().await;
+    let derive = Recording::default();
+    for n in 1..=5 {
+        store
+            .save_snapshot(&snap("acme.io", "m01", n), &derive)
+            .await
+            .unwrap();
+    }
+    store
+        .save_snapshot(&snap("acme.io", "m02", 1), &derive)
+        .await
+        .unwrap();
+    store
+        .save_snapshot(&snap("acme.io", "m02", 2), &derive)
+        .await
+        .unwrap();
+    let events_before = store.list_change_events(None, None, 100).await.unwrap();
+
+    // Refusals change nothing: deleting the latest, or a new base that does not exist.
+    assert!(matches!(
+        store
+            .prune_versions("acme.io", "m01", &[1, 5], Some(2))
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(is_not_found(
+        &store
+            .prune_versions("acme.io", "m01", &[1, 2], Some(9))
+            .await
+    ));
+    assert!(
+        is_not_found(
+            &store
+                .prune_versions("acme.io", "m01", &[1, 2], Some(2))
+                .await
+        ),
+        "the new base must survive the deletion"
+    );
+    assert_eq!(
+        store
+            .snapshot_history("acme.io", Some("m01"))
+            .await
+            .unwrap()
+            .len(),
+        5,
+        "rolled back"
+    );
+
+    let v3_before = store
+        .get_snapshot("acme.io", "m01", 3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(v3_before.patch.is_some());
+    let deleted = store
+        .prune_versions("acme.io", "m01", &[1, 2, 42], Some(3))
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2, "missing versions are ignored");
+
+    let history = store
+        .snapshot_history("acme.io", Some("m01"))
+        .await
+        .unwrap();
+    assert_eq!(
+        history.iter().map(|s| s.version).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    assert_eq!(history[0].patch, None, "new base has no patch");
+    assert_eq!(history[0].data, v3_before.data, "new base keeps its data");
+    assert!(history[1].patch.is_some(), "later patches untouched");
+    // Other modules and change events are untouched.
+    assert_eq!(
+        store
+            .snapshot_history("acme.io", Some("m02"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.list_change_events(None, None, 100).await.unwrap(),
+        events_before
+    );
+    // Versioning continues after the latest, never reusing a number.
+    let out = store
+        .save_snapshot(&snap("acme.io", "m01", 6), &NoDerivation)
+        .await
+        .unwrap();
+    assert!(matches!(out, SaveOutcome::Created { version: 6, .. }));
+
+    // An empty plan is a no-op; so is a plan without a new base.
+    assert_eq!(
+        store
+            .prune_versions("acme.io", "m01", &[], None)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .prune_versions("acme.io", "m01", &[3], None)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .get_snapshot("acme.io", "m01", 4)
+            .await
+            .unwrap()
+            .unwrap()
+            .patch,
+        history[1].patch,
+        "without new_base no patch is cleared"
+    );
+    assert_eq!(
+        store
+            .prune_versions("none.io", "m01", &[1], None)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// What one store writes, another store (process) on the same database reads.
+async fn data_visible_to_a_second_store(h: Harness) {
+    let first = h.open().await;
+    let job = Uuid::new_v4();
+    first.create_job(job, "cli").await.unwrap();
+    first
+        .upsert_item(&item(job, "acme.io", "m01", ItemStatus::Pending))
+        .await
+        .unwrap();
+    first
+        .save_snapshot(&snap("acme.io", "m01", 1), &NoDerivation)
+        .await
+        .unwrap();
+
+    let second = h.open().await;
+    assert_eq!(second.get_job(job).await.unwrap().unwrap().label, "cli");
+    assert_eq!(second.items_for_job(job).await.unwrap().len(), 1);
+    assert!(second.cancel_job(job).await.unwrap());
+    assert_eq!(
+        first.get_job(job).await.unwrap().unwrap().status,
+        JobStatus::Cancelled
+    );
+    let out = second
+        .save_snapshot(&snap("acme.io", "m01", 2), &NoDerivation)
+        .await
+        .unwrap();
+    assert!(matches!(out, SaveOutcome::Created { version: 2, .. }));
+    assert_eq!(
+        first
+            .latest_snapshot("acme.io", "m01")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// URL dispatch (backend-independent)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn open_store_selects_backend_by_url() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        dir.path().join("plain.db").display().to_string(),
+        format!("sqlite:{}", dir.path().join("short.db").display()),
+        format!("sqlite://{}", dir.path().join("long.db").display()),
+        "sqlite::memory:".to_string(),
+    ] {
+        let store = open_store(&url).await.unwrap();
+        store.create_job(Uuid::new_v4(), "x").await.unwrap();
+        assert_eq!(store.list_jobs(10).await.unwrap().len(), 1, "{url}");
+    }
+    for bad in ["mysql://localhost/db", "", "   ", "sqlite://", "http://x/y"] {
+        assert!(
+            matches!(open_store(bad).await, Err(StoreError::UnsupportedUrl(_))),
+            "{bad:?}"
+        );
+    }
+    // A postgres URL goes to PgStore: with nothing listening the error is a connection error,
+    // not "unsupported".
+    for url in [
+        "postgres://nobody@127.0.0.1:1/db",
+        "postgresql://nobody@127.0.0.1:1/db",
+    ] {
+        assert!(
+            matches!(open_store(url).await, Err(StoreError::Open { .. })),
+            "{url}"
+        );
+    }
+}
+
+/// The daemon's target list: ordered by domain (byte order), re-adding keeps `added_at`,
+/// duplicates count once, removal reports whether the domain was listed, and a second store on
+/// the same database sees the same list.
+async fn targets_add_list_remove(h: Harness) {
+    let store = h.open().await;
+    assert!(store.list_targets().await.unwrap().is_empty());
+    let added = store
+        .add_targets(&[
+            "b.example".into(),
+            "a.example".into(),
+            "B.example".into(),
+            "a.example".into(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(added, 3, "the duplicate a.example counts once");
+    let first = store.list_targets().await.unwrap();
+    let names: Vec<&str> = first.iter().map(|t| t.domain.as_str()).collect();
+    assert_eq!(names, ["B.example", "a.example", "b.example"], "byte order");
+
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let added = store
+        .add_targets(&["a.example".into(), "c.example".into()])
+        .await
+        .unwrap();
+    assert_eq!(added, 1);
+    let second = store.list_targets().await.unwrap();
+    let a_before = first.iter().find(|t| t.domain == "a.example").unwrap();
+    let a_after = second.iter().find(|t| t.domain == "a.example").unwrap();
+    assert_eq!(
+        a_before.added_at, a_after.added_at,
+        "re-adding keeps added_at"
+    );
+    let c = second.iter().find(|t| t.domain == "c.example").unwrap();
+    assert!(c.added_at > a_after.added_at);
+    assert_eq!(store.add_targets(&[]).await.unwrap(), 0);
+
+    assert!(store.remove_target("a.example").await.unwrap());
+    assert!(!store.remove_target("a.example").await.unwrap());
+    assert!(!store.remove_target("never.example").await.unwrap());
+
+    let other = h.open().await;
+    let names: Vec<String> = other
+        .list_targets()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.domain)
+        .collect();
+    assert_eq!(names, ["B.example", "b.example", "c.example"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Work queue, shared pacing, keyed completion (issue 6)
+// ---------------------------------------------------------------------------------------------
+
+fn domains(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("d{i:04}.example")).collect()
+}
+
+const LONG: Duration = Duration::from_secs(60);
+
+async fn queue_enqueue_claim_complete(h: Harness) {
+    let store = h.open().await;
+    let job = Uuid::new_v4();
+    let mut list = domains(5);
+    list.push("d0001.example".into()); // duplicates count once
+    let created = store.enqueue_job(job, "cli:enqueue", &list).await.unwrap();
+    assert_eq!(created.status, JobStatus::Running);
+    assert_eq!(
+        store.get_job(job).await.unwrap().unwrap().label,
+        "cli:enqueue"
+    );
+    let pending: BTreeMap<QueueStatus, i64> = [(QueueStatus::Pending, 5)].into_iter().collect();
+    assert_eq!(store.queue_counts(job).await.unwrap(), pending);
+
+    let first = store.claim_queue_items("w1", None, 2, LONG).await.unwrap();
+    assert_eq!(
+        first.iter().map(|i| i.domain.as_str()).collect::<Vec<_>>(),
+        vec!["d0000.example", "d0001.example"],
+        "oldest first"
+    );
+    assert!(first.iter().all(|i| i.job_id == job && i.attempts == 1));
+    let counts = store.queue_counts(job).await.unwrap();
+    assert_eq!(counts[&QueueStatus::Running], 2);
+    assert_eq!(counts[&QueueStatus::Pending], 3);
+
+    // Only the holder completes; a second completion changes nothing.
+    assert!(!store
+        .complete_queue_item("w2", first[0].id, QueueStatus::Done, None)
+        .await
+        .unwrap());
+    assert!(store
+        .complete_queue_item("w1", first[0].id, QueueStatus::Done, None)
+        .await
+        .unwrap());
+    assert!(!store
+        .complete_queue_item("w1", first[0].id, QueueStatus::Done, None)
+        .await
+        .unwrap());
+    assert!(matches!(
+        store
+            .complete_queue_item("w1", first[1].id, QueueStatus::Pending, None)
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    store
+        .complete_queue_item("w1", first[1].id, QueueStatus::Failed, Some("boom"))
+        .await
+        .unwrap();
+
+    let rest = store
+        .claim_queue_items("w2", Some(job), 10, LONG)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 3);
+    assert!(store
+        .claim_queue_items("w3", None, 10, LONG)
+        .await
+        .unwrap()
+        .is_empty());
+    for item in &rest {
+        assert_eq!(
+            store.get_job(job).await.unwrap().unwrap().status,
+            JobStatus::Running
+        );
+        assert!(store
+            .complete_queue_item("w2", item.id, QueueStatus::Done, None)
+            .await
+            .unwrap());
+    }
+    // The last completion completes the job.
+    let done = store.get_job(job).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert!(done.finished_at.is_some());
+    let expected: BTreeMap<QueueStatus, i64> = [(QueueStatus::Done, 4), (QueueStatus::Failed, 1)]
+        .into_iter()
+        .collect();
+    assert_eq!(store.queue_counts(job).await.unwrap(), expected);
+
+    // A job with nothing to do is complete at once.
+    let empty = Uuid::new_v4();
+    let job = store.enqueue_job(empty, "cli", &[]).await.unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert!(
+        store.enqueue_job(empty, "again", &[]).await.is_err(),
+        "same id twice"
+    );
+}
+
+/// Six claimers on three independent stores (like processes) drain 200 rows: every row is
+/// claimed exactly once.
+async fn queue_concurrent_claims_never_double_claim(h: Harness) {
+    let setup = h.open().await;
+    let job = Uuid::new_v4();
+    setup.enqueue_job(job, "cli", &domains(200)).await.unwrap();
+    let stores = [h.open().await, h.open().await, h.open().await];
+    let mut tasks = Vec::new();
+    for w in 0..6 {
+        let store = stores[w % 3].clone();
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("w{w}");
+            let mut got = Vec::new();
+            loop {
+                let batch = store
+                    .claim_queue_items(&owner, None, 7, LONG)
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                for item in batch {
+                    got.push(item.id);
+                    assert!(store
+                        .complete_queue_item(&owner, item.id, QueueStatus::Done, None)
+                        .await
+                        .unwrap());
+                }
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(n, 200, "no row claimed twice");
+    assert_eq!(all.len(), 200, "every row claimed");
+    assert_eq!(
+        setup.get_job(job).await.unwrap().unwrap().status,
+        JobStatus::Completed
+    );
+}
+
+async fn queue_leases_expire_and_heartbeats_extend(h: Harness) {
+    let a = h.open().await;
+    let b = h.open().await;
+    let job = Uuid::new_v4();
+    a.enqueue_job(job, "cli", &domains(3)).await.unwrap();
+    let lease = Duration::from_millis(600);
+    let held = a.claim_queue_items("a", None, 3, lease).await.unwrap();
+    assert_eq!(held.len(), 3);
+    let ids: Vec<i64> = held.iter().map(|i| i.id).collect();
+    assert!(b
+        .claim_queue_items("b", None, 3, lease)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Heartbeats keep the lease alive past its original expiry.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            a.heartbeat_queue_items("a", &ids, lease).await.unwrap(),
+            ids
+        );
+    }
+    assert!(b
+        .claim_queue_items("b", None, 3, lease)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // "a" dies (stops heartbeating): after the lease, "b" reclaims with attempts 2.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let reclaimed = b.claim_queue_items("b", None, 3, LONG).await.unwrap();
+    assert_eq!(reclaimed.iter().map(|i| i.id).collect::<Vec<_>>(), ids);
+    assert!(reclaimed.iter().all(|i| i.attempts == 2));
+    assert!(a
+        .heartbeat_queue_items("a", &ids, lease)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(!a
+        .complete_queue_item("a", ids[0], QueueStatus::Done, None)
+        .await
+        .unwrap());
+    assert!(b
+        .complete_queue_item("b", ids[0], QueueStatus::Done, None)
+        .await
+        .unwrap());
+}
+
+async fn queue_release_cancel_prune(h: Harness) {
+    let store = h.open().await;
+    let job = Uuid::new_v4();
+    store.enqueue_job(job, "cli", &domains(4)).await.unwrap();
+    let held = store.claim_queue_items("w", None, 2, LONG).await.unwrap();
+    assert_eq!(
+        store.release_queue_items("w", &[held[1].id]).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .release_queue_items("other", &[held[0].id])
+            .await
+            .unwrap(),
+        0
+    );
+    // A released row is claimable again and the release did not count as an attempt.
+    let again = store.claim_queue_items("v", None, 1, LONG).await.unwrap();
+    assert_eq!(again[0].id, held[1].id);
+    assert_eq!(again[0].attempts, 1);
+
+    assert!(store.cancel_job(job).await.unwrap());
+    let counts = store.queue_counts(job).await.unwrap();
+    assert_eq!(
+        counts[&QueueStatus::Cancelled],
+        2,
+        "unclaimed rows are cancelled"
+    );
+    assert_eq!(counts[&QueueStatus::Running], 2, "claimed rows finish");
+    assert!(store
+        .claim_queue_items("x", None, 10, LONG)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .complete_queue_item("w", held[0].id, QueueStatus::Done, None)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_job(job).await.unwrap().unwrap().status,
+        JobStatus::Cancelled,
+        "a cancelled job stays cancelled"
+    );
+
+    // Pruning removes closed rows finished before the cut-off, never open ones.
+    assert_eq!(
+        store
+            .prune_queue(now() - chrono::Duration::hours(1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .prune_queue(now() + chrono::Duration::seconds(1))
+            .await
+            .unwrap(),
+        3
+    );
+    let left: BTreeMap<QueueStatus, i64> = [(QueueStatus::Running, 1)].into_iter().collect();
+    assert_eq!(store.queue_counts(job).await.unwrap(), left);
+}
+
+/// A row whose holder keeps dying is given up after MAX_QUEUE_ATTEMPTS claims.
+async fn queue_gives_up_after_max_attempts(h: Harness) {
+    let store = h.open().await;
+    let job = Uuid::new_v4();
+    store.enqueue_job(job, "cli", &domains(1)).await.unwrap();
+    let lease = Duration::from_millis(50);
+    for attempt in 1..=MAX_QUEUE_ATTEMPTS {
+        let got = store.claim_queue_items("w", None, 1, lease).await.unwrap();
+        assert_eq!(got.len(), 1, "attempt {attempt}");
+        assert_eq!(got[0].attempts, attempt);
+        tokio::time::sleep(Duration::from_millis(120)).await;
+    }
+    assert!(store
+        .claim_queue_items("w", None, 1, lease)
+        .await
+        .unwrap()
+        .is_empty());
+    let counts: BTreeMap<QueueStatus, i64> = [(QueueStatus::Failed, 1)].into_iter().collect();
+    assert_eq!(store.queue_counts(job).await.unwrap(), counts);
+    assert_eq!(
+        store.get_job(job).await.unwrap().unwrap().status,
+        JobStatus::Completed
+    );
+}
+
+/// GCRA slots are shared by every store on the database and advance by count * interval.
+async fn rate_slots_are_shared(h: Harness) {
+    let a = h.open().await;
+    let b = h.open().await;
+    let t = Duration::from_millis(100);
+    assert_eq!(
+        a.reserve_rate_slots("p", t, 5).await.unwrap(),
+        Duration::ZERO
+    );
+    let second = b.reserve_rate_slots("p", t, 5).await.unwrap();
+    assert!(
+        second > Duration::from_millis(400) && second <= Duration::from_millis(500),
+        "{second:?}"
+    );
+    // Another bucket is independent.
+    assert_eq!(
+        b.reserve_rate_slots("q", t, 1).await.unwrap(),
+        Duration::ZERO
+    );
+    // Concurrent reservers get disjoint slots: 20 single slots end 2s after the first 10.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            s.reserve_rate_slots("p", t, 1).await.unwrap()
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let last = a.reserve_rate_slots("p", t, 1).await.unwrap();
+    assert!(
+        last > Duration::from_millis(2700) && last <= Duration::from_millis(3000),
+        "{last:?}"
+    );
+    // An idle bucket does not bank capacity: after its slots pass, it starts at now again.
+    let quick = Duration::from_millis(10);
+    a.reserve_rate_slots("r", quick, 3).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(
+        a.reserve_rate_slots("r", quick, 1).await.unwrap(),
+        Duration::ZERO
+    );
+}
+
+/// A job stores at most one version per (domain, module), and a keyed charge is counted once.
+async fn keyed_snapshots_and_charges(h: Harness) {
+    let store = h.open().await;
+    let (j, k) = (Uuid::new_v4(), Uuid::new_v4());
+    let keyed = |n: i64, job: Uuid| NewSnapshot {
+        job_id: Some(job),
+        ..snap("key.io", "m01", n)
+    };
+    let saved = store
+        .save_snapshot(&keyed(1, j), &NoDerivation)
+        .await
+        .unwrap();
+    assert!(matches!(saved, SaveOutcome::Created { version: 1, .. }));
+    let retry = store
+        .save_snapshot(&keyed(2, j), &NoDerivation)
+        .await
+        .unwrap();
+    assert_eq!(retry, SaveOutcome::Unchanged { version: 1 }, "retried item");
+    let other = store
+        .save_snapshot(&keyed(2, k), &NoDerivation)
+        .await
+        .unwrap();
+    assert!(matches!(other, SaveOutcome::Created { version: 2, .. }));
+    assert_eq!(
+        store
+            .save_snapshot(&keyed(3, j), &NoDerivation)
+            .await
+            .unwrap(),
+        SaveOutcome::Unchanged { version: 1 }
+    );
+    assert_eq!(
+        store.snapshot_history("key.io", None).await.unwrap().len(),
+        2
+    );
+    // Without a job there is no key: every distinct result is a version.
+    let free = store
+        .save_snapshot(&snap("key.io", "m01", 9), &NoDerivation)
+        .await
+        .unwrap();
+    assert!(matches!(free, SaveOutcome::Created { version: 3, .. }));
+
+    let t0 = now();
+    let charge = |key: Option<&str>| ChargeRecord {
+        provider: "builtwith".into(),
+        module: Some("m02".into()),
+        domain: Some("key.io".into()),
+        job_id: Some(j),
+        cost: 1.0,
+        status: "200".into(),
+        at: t0,
+        call_key: key.map(str::to_string),
+    };
+    store
+        .record_charge(&charge(Some("j|m02|key.io|GET /x#1")))
+        .await
+        .unwrap();
+    store
+        .record_charge(&charge(Some("j|m02|key.io|GET /x#1")))
+        .await
+        .unwrap();
+    store
+        .record_charge(&charge(Some("j|m02|key.io|GET /x#2")))
+        .await
+        .unwrap();
+    store.record_charge(&charge(None)).await.unwrap();
+    store.record_charge(&charge(None)).await.unwrap();
+    assert_eq!(store.spent_since(None, t0).await.unwrap(), 4.0);
+}

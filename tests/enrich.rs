@@ -1,0 +1,214 @@
+//! End to end: the real `pforge` binary enriches the demo accounts through the real fixture
+//! server and a real SQLite file. These cover the walking skeleton (issue 2) and the cross-run
+//! "no money spent twice" rule (issue 3).
+
+mod common;
+
+use common::{fixtures, json, repo, show_module, total, Sandbox};
+use serde_json::Value;
+
+/// The first four modules: the walking skeleton's scope, stable whatever later modules do.
+const CORE: &str = "m01_company_context,m02_tech_stack,m03_traffic,m04_financials";
+
+fn enrich_demo(sb: &Sandbox, url: &str, refresh: &str) -> (Value, i32) {
+    let out = sb.pforge(&[
+        "enrich",
+        "--file",
+        "fixtures/demo-accounts.csv",
+        "--fixtures-url",
+        url,
+        "--modules",
+        CORE,
+        "--refresh",
+        refresh,
+        "--json",
+        "--no-progress",
+    ]);
+    (json(&out), out.status.code().unwrap_or(-1))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_accounts_enrich_then_stay_unchanged_then_change_with_epoch_two() {
+    let sb = Sandbox::new();
+    let dir = repo().join("fixtures");
+
+    // Epoch 1: every account, every core module, a first version.
+    let server = fixtures(&dir, 1).await;
+    let (summary, code) = enrich_demo(&sb, &server.url(), "all");
+    assert_eq!(code, 0, "summary: {summary}");
+    assert_eq!(summary["domains"], 6);
+    assert_eq!(total(&summary, "new_version"), 24, "{summary}");
+    assert_eq!(total(&summary, "failed"), 0, "{summary}");
+
+    // Specific values, read back through `pforge show`.
+    let m01 = show_module(&sb, "techstart.io", "m01_company_context");
+    assert_eq!(m01["data"]["name"], "TechStart Inc");
+    assert_eq!(m01["data"]["founded_year"], 2017);
+    assert_eq!(m01["data"]["wikidata"]["id"], "Q130000001");
+    assert!(m01["sources"].as_array().is_some_and(|s| !s.is_empty()));
+    let m02 = show_module(&sb, "techstart.io", "m02_tech_stack");
+    let techs: Vec<&str> = m02["data"]["technologies"]
+        .as_array()
+        .expect("technologies")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    for expected in ["Algolia", "HubSpot", "Google Tag Manager", "Cloudflare", "Intercom", "Next.js"] {
+        assert!(techs.contains(&expected), "{expected} missing from {techs:?}");
+    }
+    assert_eq!(m02["data"]["email_provider"], "Google Workspace");
+    let m04 = show_module(&sb, "northwind-retail.com", "m04_financials");
+    assert_eq!(m04["data"]["sec_filer"], true);
+    assert_eq!(m04["data"]["financials"]["revenue"]["value"], 4_210_000_000u64, "{}", m04["data"]);
+    let m03 = show_module(&sb, "blueharbor-health.com", "m03_traffic");
+    assert_eq!(m03["data"]["rank"], Value::Null);
+    let m04_private = show_module(&sb, "techstart.io", "m04_financials");
+    assert_eq!(m04_private["data"]["sec_filer"], false);
+
+    // Same fixtures again, forced: nothing changed, so no new versions.
+    let (summary, code) = enrich_demo(&sb, &server.url(), "all");
+    assert_eq!(code, 0);
+    assert_eq!(total(&summary, "new_version"), 0, "{summary}");
+    assert_eq!(total(&summary, "unchanged"), 24, "{summary}");
+
+    // Within the freshness TTL (the default refresh): no provider is called at all.
+    server.reset_stats();
+    let (summary, code) = enrich_demo(&sb, &server.url(), "stale");
+    assert_eq!(code, 0);
+    assert_eq!(total(&summary, "fresh"), 24, "{summary}");
+    assert_eq!(server.stats().total, 0, "fresh modules must not call providers");
+    server.shutdown().await;
+
+    // Epoch 2: new versions only where the recorded data changed.
+    let server = fixtures(&dir, 2).await;
+    let (summary, code) = enrich_demo(&sb, &server.url(), "all");
+    assert_eq!(code, 0, "{summary}");
+    server.shutdown().await;
+    let versions = |domain: &str, module: &str| -> i64 {
+        show_module(&sb, domain, module)["version"].as_i64().unwrap_or(0)
+    };
+    assert_eq!(versions("techstart.io", "m02_tech_stack"), 2, "Algolia removed");
+    assert_eq!(versions("techstart.io", "m01_company_context"), 2, "description changed");
+    assert_eq!(versions("initech-software.com", "m02_tech_stack"), 2, "Swiftype → Algolia");
+    assert_eq!(versions("northwind-retail.com", "m04_financials"), 2, "new 10-K");
+    assert_eq!(versions("globex-logistics.com", "m04_financials"), 2, "revenue down");
+    assert_eq!(versions("techstart.io", "m03_traffic"), 1);
+    assert_eq!(versions("blueharbor-health.com", "m01_company_context"), 1);
+    assert_eq!(versions("blueharbor-health.com", "m02_tech_stack"), 1);
+    assert_eq!(versions("quantumleaf.ai", "m02_tech_stack"), 1);
+    assert_eq!(summary["modules"]["m03_traffic"]["new_version"], 0, "{summary}");
+
+    let techs = show_module(&sb, "techstart.io", "m02_tech_stack")["data"]["technologies"].clone();
+    assert!(!techs.to_string().contains("\"Algolia\""), "Algolia should be gone: {techs}");
+    let m04 = show_module(&sb, "northwind-retail.com", "m04_financials");
+    assert_eq!(m04["data"]["financials"]["revenue"]["value"], 4_630_000_000u64);
+
+    // The change is readable: history and diff name the technology, not an array index.
+    let out = sb.pforge(&["diff", "techstart.io", "--module", "m02_tech_stack"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("- /technologies/Algolia"), "{text}");
+    let out = sb.pforge(&["diff", "techstart.io", "--module", "m02_tech_stack", "--json"]);
+    let patch = json(&out);
+    assert!(patch.as_array().is_some_and(|ops| !ops.is_empty()), "{patch}");
+    let out = sb.pforge(&["history", "northwind-retail.com", "--module", "m04_financials", "--json"]);
+    let history = json(&out);
+    assert_eq!(history.as_array().map(Vec::len), Some(2), "{history}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_domains_are_reported_and_the_rest_of_the_batch_completes() {
+    let sb = Sandbox::new();
+    let server = fixtures(&repo().join("fixtures"), 1).await;
+    let out = sb.pforge(&[
+        "enrich",
+        "techstart.io",
+        "not a domain!",
+        "10.0.0.1",
+        "https://www.Initech-Software.com/about",
+        "--fixtures-url",
+        &server.url(),
+        "--modules",
+        CORE,
+        "--json",
+        "--no-progress",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "bad input exits 2");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: input line")).collect();
+    assert_eq!(errors.len(), 2, "one line per bad input: {stderr}");
+    assert!(errors[0].contains("not a domain!"), "{stderr}");
+    assert!(errors[1].contains("10.0.0.1"), "{stderr}");
+    let summary = json(&out);
+    assert_eq!(summary["domains"], 2);
+    assert_eq!(total(&summary, "new_version"), 8, "{summary}");
+    assert_eq!(summary["input_errors"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_answering_500_or_garbage_fails_that_module_only() {
+    let fixtures_dir = tempfile::tempdir().expect("tempdir");
+    let epoch = fixtures_dir.path().join("epoch1");
+    std::fs::create_dir_all(&epoch).expect("mkdir");
+    std::fs::write(
+        epoch.join("okay.html"),
+        "<html><head><title>Okay Site Co</title><meta name=description content='We do okay things.'>\
+         <script src='https://www.googletagmanager.com/gtag/js?id=G-ABC123'></script></head><body>hi</body></html>",
+    )
+    .expect("write");
+    std::fs::write(epoch.join("garbage.json"), "{\"0\": {\"cik_str\": 12, \"ti").expect("write");
+    std::fs::write(
+        epoch.join("manifest.toml"),
+        r#"
+[[route]]
+provider = "homepage"
+path = "/okay-site.com/"
+headers = { "content-type" = "text/html" }
+body = "okay.html"
+
+[[route]]
+provider = "homepage"
+path = "/broken-site.com/"
+status = 500
+body = "okay.html"
+
+[[route]]
+provider = "sec_files"
+path = "/files/company_tickers.json"
+headers = { "content-type" = "application/json" }
+body = "garbage.json"
+"#,
+    )
+    .expect("write manifest");
+    let server = fixtures(fixtures_dir.path(), 1).await;
+    let sb = Sandbox::new();
+    let out = sb.pforge(&[
+        "enrich",
+        "okay-site.com",
+        "broken-site.com",
+        "--fixtures-url",
+        &server.url(),
+        "--modules",
+        CORE,
+        "--json",
+        "--no-progress",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "module failures exit 1");
+    let summary = json(&out);
+    let m = &summary["modules"];
+    // The homepage 500 fails the homepage modules of broken-site.com only.
+    assert_eq!(m["m01_company_context"]["failed"], 1, "{summary}");
+    assert_eq!(m["m01_company_context"]["new_version"], 1, "{summary}");
+    assert_eq!(m["m02_tech_stack"]["failed"], 1, "{summary}");
+    assert_eq!(m["m02_tech_stack"]["new_version"], 1, "{summary}");
+    // Garbage from SEC fails the financials of both, and nothing else.
+    assert_eq!(m["m04_financials"]["failed"], 2, "{summary}");
+    assert_eq!(m["m03_traffic"]["failed"], 0, "{summary}");
+    let failures = summary["failures"].as_array().expect("failures");
+    assert!(failures.iter().any(|f| f["module"] == "m04_financials"
+        && f["error"].as_str().is_some_and(|e| e.contains("sec_files"))), "{summary}");
+    assert!(failures.iter().any(|f| f["domain"] == "broken-site.com"
+        && f["error"].as_str().is_some_and(|e| e.contains("500"))), "{summary}");
+    let m01 = show_module(&sb, "okay-site.com", "m01_company_context");
+    assert_eq!(m01["data"]["description"], "We do okay things.");
+}
