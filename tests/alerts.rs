@@ -12,7 +12,7 @@ use axum::Router;
 use common::{fixtures, json, repo, Sandbox};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,7 +42,13 @@ async fn webhook_receiver(first: First) -> (String, Arc<Mutex<Seen>>) {
         post(move |headers: HeaderMap, body: Bytes| {
             let s = s.clone();
             async move {
-                let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let h = |k: &str| {
+                    headers
+                        .get(k)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
                 let id = h("webhook-id");
                 let valid = pforge_versioning::verify_webhook(
                     SECRET,
@@ -66,7 +72,8 @@ async fn webhook_receiver(first: First) -> (String, Arc<Mutex<Seen>>) {
                 };
                 let mut g = s.lock().unwrap();
                 g.webhooks.push((id, valid, status.as_u16()));
-                g.bodies.push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                g.bodies
+                    .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
                 status
             }
         }),
@@ -82,7 +89,10 @@ async fn slack_receiver() -> (String, Arc<Mutex<Seen>>) {
         post(move |body: Bytes| {
             let s = s.clone();
             async move {
-                s.lock().unwrap().bodies.push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                s.lock()
+                    .unwrap()
+                    .bodies
+                    .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
                 "ok"
             }
         }),
@@ -91,7 +101,9 @@ async fn slack_receiver() -> (String, Arc<Mutex<Seen>>) {
 }
 
 async fn serve(app: Router, seen: Arc<Mutex<Seen>>) -> (String, Arc<Mutex<Seen>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await.ok() });
     (url, seen)
@@ -167,13 +179,24 @@ async fn epoch_two_raises_scored_changes_and_alerts_delivered_exactly_once() {
 
     let server = fixtures(&dir, 1).await;
     let out = enrich(&sb, &server.url());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     server.shutdown().await;
-    assert!(hook_seen.lock().unwrap().webhooks.is_empty(), "first versions raise no alerts");
+    assert!(
+        hook_seen.lock().unwrap().webhooks.is_empty(),
+        "first versions raise no alerts"
+    );
 
     let server = fixtures(&dir, 2).await;
     let out = enrich(&sb, &server.url());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     server.shutdown().await;
 
     // The expected change events, with their levels.
@@ -187,27 +210,43 @@ async fn epoch_two_raises_scored_changes_and_alerts_delivered_exactly_once() {
     };
     let algolia = find("techstart.io", "/technologies/Algolia");
     assert_eq!(algolia["kind"], "removed");
-    assert!(matches!(algolia["level"].as_str(), Some("high" | "critical")), "{algolia}");
+    assert!(
+        matches!(algolia["level"].as_str(), Some("high" | "critical")),
+        "{algolia}"
+    );
     let swiftype = find("initech-software.com", "/technologies/Swiftype");
     assert_eq!(swiftype["kind"], "removed");
-    assert_eq!(swiftype["level"], "critical", "a competitor product removed");
+    assert_eq!(
+        swiftype["level"], "critical",
+        "a competitor product removed"
+    );
     let revenue = find("northwind-retail.com", "/financials/revenue/value");
     assert_eq!(revenue["kind"], "changed");
     assert_eq!(revenue["old_value"], 4_210_000_000u64);
     assert_eq!(revenue["new_value"], 4_630_000_000u64);
     let revenue_down = find("globex-logistics.com", "/financials/revenue/value");
-    assert_eq!(revenue_down["level"], "high", "revenue -11.5% crosses the 10% rule");
+    assert_eq!(
+        revenue_down["level"], "high",
+        "revenue -11.5% crosses the 10% rule"
+    );
     let description = find("techstart.io", "/description");
     assert_eq!(description["level"], "low");
     let high = json(&sb.pforge(&["changes", "--min-level", "high", "--json"]));
-    assert!(high.as_array().is_some_and(|a| a.iter().all(|e| e["level"] == "high" || e["level"] == "critical")));
+    assert!(high.as_array().is_some_and(|a| a
+        .iter()
+        .all(|e| e["level"] == "high" || e["level"] == "critical")));
 
     // The webhook answered 503 to the first attempt; a later delivery round retries it.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let mut cmd = sb.command(&["alerts", "deliver", "--flush-digests"]);
     cmd.env(SECRET_ENV, SECRET);
     let out = cmd.output().expect("deliver");
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let alerts = json(&sb.pforge(&["alerts", "list", "--json", "--limit", "1000"]));
     let crm: Vec<String> = alerts
@@ -219,11 +258,18 @@ async fn epoch_two_raises_scored_changes_and_alerts_delivered_exactly_once() {
         .collect();
     assert!(!crm.is_empty(), "{alerts}");
     assert!(
-        alerts.as_array().unwrap().iter().all(|a| a["status"] == "delivered"),
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["status"] == "delivered"),
         "every alert delivered: {alerts}"
     );
     let seen = hook_seen.lock().unwrap();
-    assert!(seen.webhooks.iter().all(|(_, valid, _)| *valid), "every signature verifies");
+    assert!(
+        seen.webhooks.iter().all(|(_, valid, _)| *valid),
+        "every signature verifies"
+    );
     assert_eq!(seen.webhooks[0].2, 503);
     let mut delivered: HashMap<&str, usize> = HashMap::new();
     for (id, _, status) in &seen.webhooks {
@@ -231,17 +277,31 @@ async fn epoch_two_raises_scored_changes_and_alerts_delivered_exactly_once() {
             *delivered.entry(id.as_str()).or_default() += 1;
         }
     }
-    assert!(delivered.values().all(|n| *n == 1), "each message delivered once: {delivered:?}");
-    assert_eq!(delivered.len(), crm.len(), "one immediate message per alert");
+    assert!(
+        delivered.values().all(|n| *n == 1),
+        "each message delivered once: {delivered:?}"
+    );
+    assert_eq!(
+        delivered.len(),
+        crm.len(),
+        "one immediate message per alert"
+    );
     let retried = &seen.webhooks[0].0;
-    assert_eq!(delivered.get(retried.as_str()), Some(&1), "the 503'd message came back with the same id");
+    assert_eq!(
+        delivered.get(retried.as_str()),
+        Some(&1),
+        "the 503'd message came back with the same id"
+    );
     drop(seen);
 
     // Slack got blocks naming the account and the change.
     let slack = slack_seen.lock().unwrap();
     assert!(!slack.bodies.is_empty());
     let text = serde_json::to_string(&slack.bodies).unwrap();
-    assert!(slack.bodies.iter().all(|b| b["blocks"].is_array()), "{text}");
+    assert!(
+        slack.bodies.iter().all(|b| b["blocks"].is_array()),
+        "{text}"
+    );
     assert!(text.contains("initech-software.com"), "{text}");
     drop(slack);
 
@@ -249,7 +309,10 @@ async fn epoch_two_raises_scored_changes_and_alerts_delivered_exactly_once() {
     let digest = std::fs::read_to_string(sb.dir.path().join("digest.jsonl")).expect("digest file");
     let lines: Vec<&str> = digest.lines().collect();
     assert_eq!(lines.len(), 1, "one digest message: {digest}");
-    assert!(lines[0].contains("techstart.io") && lines[0].contains("northwind-retail.com"), "{digest}");
+    assert!(
+        lines[0].contains("techstart.io") && lines[0].contains("northwind-retail.com"),
+        "{digest}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -267,14 +330,27 @@ async fn sigkill_between_storing_and_delivering_loses_nothing() {
     // receiver; the process is killed right there.
     let server = fixtures(&dir, 2).await;
     let mut cmd = sb.command(&[
-        "enrich", "--file", "fixtures/demo-accounts.csv", "--fixtures-url", &server.url(),
-        "--modules", CORE, "--refresh", "all", "--no-progress",
+        "enrich",
+        "--file",
+        "fixtures/demo-accounts.csv",
+        "--fixtures-url",
+        &server.url(),
+        "--modules",
+        CORE,
+        "--refresh",
+        "all",
+        "--no-progress",
     ]);
-    cmd.env(SECRET_ENV, SECRET).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.env(SECRET_ENV, SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let mut child = cmd.spawn().expect("spawn");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while hook_seen.lock().unwrap().webhooks.is_empty() {
-        assert!(std::time::Instant::now() < deadline, "delivery never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "delivery never started"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.kill().expect("SIGKILL");
@@ -288,19 +364,39 @@ async fn sigkill_between_storing_and_delivering_loses_nothing() {
         .filter(|a| a["recipient"] == "crm")
         .map(|a| a["id"].as_str().unwrap_or_default().to_string())
         .collect();
-    assert!(!pending_ids.is_empty(), "alerts survived the kill: {pending}");
+    assert!(
+        !pending_ids.is_empty(),
+        "alerts survived the kill: {pending}"
+    );
 
     // The next run stores no duplicate versions and delivers what was pending.
     let out = enrich(&sb, &server.url());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     server.shutdown().await;
-    let history = json(&sb.pforge(&["history", "techstart.io", "--module", "m02_tech_stack", "--json"]));
-    let versions: Vec<i64> = history.as_array().unwrap().iter().filter_map(|h| h["version"].as_i64()).collect();
+    let history = json(&sb.pforge(&[
+        "history",
+        "techstart.io",
+        "--module",
+        "m02_tech_stack",
+        "--json",
+    ]));
+    let versions: Vec<i64> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["version"].as_i64())
+        .collect();
     assert_eq!(versions, vec![1, 2], "no duplicate version");
     let seen = hook_seen.lock().unwrap();
     for id in &pending_ids {
         assert!(
-            seen.webhooks.iter().any(|(seen_id, valid, status)| seen_id == id && *valid && *status == 200),
+            seen.webhooks
+                .iter()
+                .any(|(seen_id, valid, status)| seen_id == id && *valid && *status == 200),
             "pending alert {id} delivered after restart"
         );
     }

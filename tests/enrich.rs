@@ -53,13 +53,27 @@ async fn demo_accounts_enrich_then_stay_unchanged_then_change_with_epoch_two() {
         .iter()
         .filter_map(|t| t["name"].as_str())
         .collect();
-    for expected in ["Algolia", "HubSpot", "Google Tag Manager", "Cloudflare", "Intercom", "Next.js"] {
-        assert!(techs.contains(&expected), "{expected} missing from {techs:?}");
+    for expected in [
+        "Algolia",
+        "HubSpot",
+        "Google Tag Manager",
+        "Cloudflare",
+        "Intercom",
+        "Next.js",
+    ] {
+        assert!(
+            techs.contains(&expected),
+            "{expected} missing from {techs:?}"
+        );
     }
     assert_eq!(m02["data"]["email_provider"], "Google Workspace");
     let m04 = show_module(&sb, "northwind-retail.com", "m04_financials");
     assert_eq!(m04["data"]["sec_filer"], true);
-    assert_eq!(m04["data"]["financials"]["revenue"]["value"], 4_210_000_000u64, "{}", m04["data"]);
+    assert_eq!(
+        m04["data"]["financials"]["revenue"]["value"], 4_210_000_000u64,
+        "{}",
+        m04["data"]
+    );
     let m03 = show_module(&sb, "blueharbor-health.com", "m03_traffic");
     assert_eq!(m03["data"]["rank"], Value::Null);
     let m04_private = show_module(&sb, "techstart.io", "m04_financials");
@@ -76,7 +90,11 @@ async fn demo_accounts_enrich_then_stay_unchanged_then_change_with_epoch_two() {
     let (summary, code) = enrich_demo(&sb, &server.url(), "stale");
     assert_eq!(code, 0);
     assert_eq!(total(&summary, "fresh"), 24, "{summary}");
-    assert_eq!(server.stats().total, 0, "fresh modules must not call providers");
+    assert_eq!(
+        server.stats().total,
+        0,
+        "fresh modules must not call providers"
+    );
     server.shutdown().await;
 
     // Epoch 2: new versions only where the recorded data changed.
@@ -85,33 +103,83 @@ async fn demo_accounts_enrich_then_stay_unchanged_then_change_with_epoch_two() {
     assert_eq!(code, 0, "{summary}");
     server.shutdown().await;
     let versions = |domain: &str, module: &str| -> i64 {
-        show_module(&sb, domain, module)["version"].as_i64().unwrap_or(0)
+        show_module(&sb, domain, module)["version"]
+            .as_i64()
+            .unwrap_or(0)
     };
-    assert_eq!(versions("techstart.io", "m02_tech_stack"), 2, "Algolia removed");
-    assert_eq!(versions("techstart.io", "m01_company_context"), 2, "description changed");
-    assert_eq!(versions("initech-software.com", "m02_tech_stack"), 2, "Swiftype → Algolia");
-    assert_eq!(versions("northwind-retail.com", "m04_financials"), 2, "new 10-K");
-    assert_eq!(versions("globex-logistics.com", "m04_financials"), 2, "revenue down");
+    assert_eq!(
+        versions("techstart.io", "m02_tech_stack"),
+        2,
+        "Algolia removed"
+    );
+    assert_eq!(
+        versions("techstart.io", "m01_company_context"),
+        2,
+        "description changed"
+    );
+    assert_eq!(
+        versions("initech-software.com", "m02_tech_stack"),
+        2,
+        "Swiftype → Algolia"
+    );
+    assert_eq!(
+        versions("northwind-retail.com", "m04_financials"),
+        2,
+        "new 10-K"
+    );
+    assert_eq!(
+        versions("globex-logistics.com", "m04_financials"),
+        2,
+        "revenue down"
+    );
     assert_eq!(versions("techstart.io", "m03_traffic"), 1);
     assert_eq!(versions("blueharbor-health.com", "m01_company_context"), 1);
     assert_eq!(versions("blueharbor-health.com", "m02_tech_stack"), 1);
     assert_eq!(versions("quantumleaf.ai", "m02_tech_stack"), 1);
-    assert_eq!(summary["modules"]["m03_traffic"]["new_version"], 0, "{summary}");
+    assert_eq!(
+        summary["modules"]["m03_traffic"]["new_version"], 0,
+        "{summary}"
+    );
 
     let techs = show_module(&sb, "techstart.io", "m02_tech_stack")["data"]["technologies"].clone();
-    assert!(!techs.to_string().contains("\"Algolia\""), "Algolia should be gone: {techs}");
+    assert!(
+        !techs.to_string().contains("\"Algolia\""),
+        "Algolia should be gone: {techs}"
+    );
     let m04 = show_module(&sb, "northwind-retail.com", "m04_financials");
-    assert_eq!(m04["data"]["financials"]["revenue"]["value"], 4_630_000_000u64);
+    assert_eq!(
+        m04["data"]["financials"]["revenue"]["value"],
+        4_630_000_000u64
+    );
 
     // The change is readable: history and diff name the technology, not an array index.
     let out = sb.pforge(&["diff", "techstart.io", "--module", "m02_tech_stack"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("- /technologies/Algolia"), "{text}");
-    let out = sb.pforge(&["diff", "techstart.io", "--module", "m02_tech_stack", "--json"]);
+    let out = sb.pforge(&[
+        "diff",
+        "techstart.io",
+        "--module",
+        "m02_tech_stack",
+        "--json",
+    ]);
     let patch = json(&out);
-    assert!(patch.as_array().is_some_and(|ops| !ops.is_empty()), "{patch}");
-    let out = sb.pforge(&["history", "northwind-retail.com", "--module", "m04_financials", "--json"]);
+    assert!(
+        patch.as_array().is_some_and(|ops| !ops.is_empty()),
+        "{patch}"
+    );
+    let out = sb.pforge(&[
+        "history",
+        "northwind-retail.com",
+        "--module",
+        "m04_financials",
+        "--json",
+    ]);
     let history = json(&out);
     assert_eq!(history.as_array().map(Vec::len), Some(2), "{history}");
 }
@@ -135,7 +203,10 @@ async fn malformed_domains_are_reported_and_the_rest_of_the_batch_completes() {
     ]);
     assert_eq!(out.status.code(), Some(2), "bad input exits 2");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: input line")).collect();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: input line"))
+        .collect();
     assert_eq!(errors.len(), 2, "one line per bad input: {stderr}");
     assert!(errors[0].contains("not a domain!"), "{stderr}");
     assert!(errors[1].contains("10.0.0.1"), "{stderr}");
@@ -205,10 +276,117 @@ body = "garbage.json"
     assert_eq!(m["m04_financials"]["failed"], 2, "{summary}");
     assert_eq!(m["m03_traffic"]["failed"], 0, "{summary}");
     let failures = summary["failures"].as_array().expect("failures");
-    assert!(failures.iter().any(|f| f["module"] == "m04_financials"
-        && f["error"].as_str().is_some_and(|e| e.contains("sec_files"))), "{summary}");
-    assert!(failures.iter().any(|f| f["domain"] == "broken-site.com"
-        && f["error"].as_str().is_some_and(|e| e.contains("500"))), "{summary}");
+    assert!(
+        failures.iter().any(|f| f["module"] == "m04_financials"
+            && f["error"].as_str().is_some_and(|e| e.contains("sec_files"))),
+        "{summary}"
+    );
+    assert!(
+        failures.iter().any(|f| f["domain"] == "broken-site.com"
+            && f["error"].as_str().is_some_and(|e| e.contains("500"))),
+        "{summary}"
+    );
     let m01 = show_module(&sb, "okay-site.com", "m01_company_context");
     assert_eq!(m01["data"]["description"], "We do okay things.");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_estimate_matches_the_calls_a_run_then_makes() {
+    let sb = Sandbox::new();
+    let server = fixtures(&repo().join("fixtures"), 1).await;
+    let estimate = |sb: &Sandbox| {
+        json(&sb.pforge(&[
+            "plan",
+            "--estimate",
+            "fixtures/demo-accounts.csv",
+            "--modules",
+            "m02_tech_stack",
+            "--json",
+        ]))
+    };
+    let before = estimate(&sb);
+    assert_eq!(before["domains"], 6, "{before}");
+    let out = sb.pforge(&[
+        "enrich",
+        "--file",
+        "fixtures/demo-accounts.csv",
+        "--fixtures-url",
+        &server.url(),
+        "--modules",
+        "m02_tech_stack",
+        "--json",
+        "--no-progress",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats = server.stats();
+    for provider in ["homepage", "dns"] {
+        assert_eq!(
+            before["providers"][provider]["calls"].as_u64(),
+            Some(stats.provider_hits(provider)),
+            "{provider}: estimate {before} vs server {:?}",
+            stats.by_path
+        );
+    }
+    assert_eq!(stats.provider_hits("homepage"), 6);
+    assert_eq!(stats.provider_hits("dns"), 12);
+    // Everything is fresh now: the estimate predicts no calls, and a run makes none.
+    let after = estimate(&sb);
+    assert_eq!(after["fresh_module_runs"], 6, "{after}");
+    assert!(
+        after["providers"].as_object().is_some_and(|p| p.is_empty()),
+        "{after}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spending_cap_stops_paid_calls_with_exit_code_three() {
+    let sb = Sandbox::new();
+    // Make homepage fetches cost a credit each so the per-run cap bites.
+    let cfg = std::fs::read_to_string(sb.config()).expect("config");
+    let cfg = cfg.replacen(
+        "[providers.homepage]\n",
+        "[providers.homepage]\ncost = 1.0\n",
+        1,
+    );
+    std::fs::write(sb.config(), cfg).expect("write config");
+    let server = fixtures(&repo().join("fixtures"), 1).await;
+    let out = sb.pforge(&[
+        "enrich",
+        "--file",
+        "fixtures/demo-accounts.csv",
+        "--fixtures-url",
+        &server.url(),
+        "--modules",
+        "m02_tech_stack",
+        "--max-spend",
+        "3",
+        "--json",
+        "--no-progress",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let summary = json(&out);
+    let m02 = &summary["modules"]["m02_tech_stack"];
+    assert_eq!(m02["new_version"], 3, "{summary}");
+    assert_eq!(m02["budget"], 3, "{summary}");
+    assert_eq!(
+        server.stats().provider_hits("homepage"),
+        3,
+        "no call past the cap"
+    );
+    let failures = summary["failures"].as_array().expect("failures");
+    assert!(
+        failures.iter().all(|f| f["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("budget cap"))),
+        "{summary}"
+    );
 }

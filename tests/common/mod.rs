@@ -95,7 +95,11 @@ pub fn total(summary: &Value, counter: &str) -> u64 {
 /// The latest data of one module for a domain, via `pforge show --json`.
 pub fn show_module(sb: &Sandbox, domain: &str, module: &str) -> Value {
     let out = sb.pforge(&["show", domain, "--module", module, "--json"]);
-    assert!(out.status.success(), "show failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "show failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = json(&out);
     v["modules"][0].clone()
 }

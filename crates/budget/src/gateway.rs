@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct Gateway {
     inner: Arc<Inner>,
+    /// Job every call through this handle belongs to, when the call does not say (see
+    /// [`Gateway::for_job`]).
+    job: Option<Arc<str>>,
 }
 
 struct Inner {
@@ -116,6 +119,7 @@ impl GatewayBuilder {
                 metrics: self.metrics,
                 shared: self.shared,
             }),
+            job: None,
         })
     }
 }
@@ -192,6 +196,25 @@ impl Gateway {
     /// Sends a call and returns the 2xx answer, or an error naming the provider. Answers are
     /// reused within the provider's cache TTL and identical concurrent calls share one request.
     pub async fn fetch(&self, call: &Call) -> Result<Response, GatewayError> {
+        if let (None, Some(job)) = (&call.job, &self.job) {
+            let mut call = call.clone();
+            call.job = Some(job.to_string());
+            return self.fetch_call(&call).await;
+        }
+        self.fetch_call(call).await
+    }
+
+    /// A handle on the same gateway (shared limits, cache and budget) whose calls are recorded
+    /// under `job` in the ledger, so the executor can attribute spend without every module
+    /// passing the job id along.
+    pub fn for_job(&self, job: &str) -> Gateway {
+        Gateway {
+            inner: self.inner.clone(),
+            job: Some(Arc::from(job)),
+        }
+    }
+
+    async fn fetch_call(&self, call: &Call) -> Result<Response, GatewayError> {
         let rt = self
             .inner
             .runtimes

@@ -32,7 +32,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "PFORGE_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// SQLite database file (shorthand for --database-url sqlite://PATH).
-    #[arg(long, global = true, value_name = "PATH", conflicts_with = "database_url")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        conflicts_with = "database_url"
+    )]
     pub db: Option<PathBuf>,
     /// Database URL: sqlite://PATH (embedded default) or postgres://...
     #[arg(long, global = true, env = "PFORGE_DATABASE_URL", value_name = "URL")]
@@ -80,6 +85,8 @@ pub enum Command {
     Jobs(JobsArgs),
     /// Run scheduled enrichment with an HTTP API and /metrics until SIGTERM/SIGINT ([daemon]).
     Daemon(DaemonArgs),
+    /// Scale benchmark: simulated providers on 127.0.0.1, makespan vs. its lower bound.
+    Bench(crate::commands::BenchArgs),
 }
 
 /// Which modules to re-run.
@@ -136,9 +143,16 @@ pub struct EnrichArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct PlanArgs {
-    /// Print the plan as JSON.
+    /// Print the plan (or, with --estimate, the estimate) as JSON.
     #[arg(long, conflicts_with = "dot")]
     pub json: bool,
+    /// Predict the calls, cost per provider and shortest duration of enriching the domains in
+    /// this file (`-` for standard input), skipping modules that are still fresh. Spends nothing.
+    #[arg(long, value_name = "FILE", conflicts_with = "dot")]
+    pub estimate: Option<PathBuf>,
+    /// Only these modules (and what they depend on); comma-separated ids.
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub modules: Vec<String>,
     /// Print the plan as a Graphviz DOT graph.
     #[arg(long)]
     pub dot: bool,

@@ -82,7 +82,10 @@ impl Config {
         let (text, source, base_dir) = match path {
             Some(p) => {
                 let text = std::fs::read_to_string(p).with_context(|| {
-                    format!("cannot read config {} (check --config / PFORGE_CONFIG)", p.display())
+                    format!(
+                        "cannot read config {} (check --config / PFORGE_CONFIG)",
+                        p.display()
+                    )
                 })?;
                 let base = p.parent().map(Path::to_path_buf).unwrap_or_default();
                 (text, p.display().to_string(), base)
@@ -99,8 +102,8 @@ impl Config {
                 }
             }
         };
-        let mut cfg: Config = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("invalid config {source}: {e}"))?;
+        let mut cfg: Config =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {source}: {e}"))?;
         cfg.base_dir = if base_dir.as_os_str().is_empty() {
             PathBuf::from(".")
         } else {
@@ -115,7 +118,8 @@ impl Config {
     pub fn versioning(&self) -> Result<pforge_versioning::VersioningConfig> {
         let v = pforge_versioning::VersioningConfig::from_toml(&self.text)
             .with_context(|| format!("in {}", self.source))?;
-        v.validate().with_context(|| format!("in {}", self.source))?;
+        v.validate()
+            .with_context(|| format!("in {}", self.source))?;
         Ok(v)
     }
 
@@ -176,7 +180,10 @@ mod tests {
     fn durations_parse() {
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
         assert!(parse_duration("7 parsecs").is_err());
         assert!(parse_duration("").is_err());
     }

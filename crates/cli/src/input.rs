@@ -195,14 +195,18 @@ mod tests {
 
     #[tokio::test]
     async fn plain_list_with_comments_blank_lines_and_duplicates() {
-        let (ok, bad) = collect("# list\nstripe.com\n\nhttps://www.Stripe.com/x\nnot a domain\nexample.co.uk\n").await;
+        let (ok, bad) = collect(
+            "# list\nstripe.com\n\nhttps://www.Stripe.com/x\nnot a domain\nexample.co.uk\n",
+        )
+        .await;
         assert_eq!(ok, vec!["stripe.com", "example.co.uk"]);
         assert_eq!(bad, vec![5]);
     }
 
     #[tokio::test]
     async fn csv_with_domain_column() {
-        let (ok, bad) = collect("name,domain\r\n\"Stripe, Inc\",stripe.com\r\nAcme,\r\nShort\n").await;
+        let (ok, bad) =
+            collect("name,domain\r\n\"Stripe, Inc\",stripe.com\r\nAcme,\r\nShort\n").await;
         assert_eq!(ok, vec!["stripe.com"]);
         assert_eq!(bad, vec![3, 4]);
     }

@@ -70,7 +70,14 @@ pub fn reporter(no_progress: bool, modules_per_domain: usize) -> (EventSink, Opt
                         "module failed"
                     );
                 } else {
-                    tracing::debug!(domain, module, status = status.as_str(), version, duration_ms, "module finished");
+                    tracing::debug!(
+                        domain,
+                        module,
+                        status = status.as_str(),
+                        version,
+                        duration_ms,
+                        "module finished"
+                    );
                 }
             }
             RunEvent::DomainFinished {

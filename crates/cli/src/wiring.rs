@@ -2,13 +2,13 @@
 
 use crate::cli::GlobalArgs;
 use crate::config::Config;
+use crate::ledger::StoreLedger;
 use anyhow::{Context, Result};
 use pforge_budget::Gateway;
 use pforge_orchestrator::{Plan, Registry, SetArray};
+use pforge_store::Store;
 use pforge_versioning::{DispatchReport, Dispatcher, StoreOutbox, Versioner};
 use std::collections::HashMap;
-use crate::ledger::StoreLedger;
-use pforge_store::Store;
 use std::sync::Arc;
 
 /// The database URL from flags, environment, or the embedded default `sqlite://pforge.db`.
@@ -102,7 +102,9 @@ pub async fn deliver_alerts(cfg: &Config, store: Arc<dyn Store>) -> Result<Dispa
     let mut total = DispatchReport::default();
     // A few rounds, so a backlog larger than one batch drains; retries wait for their time.
     for _ in 0..10 {
-        let report = dispatcher.dispatch_once(&outbox, chrono::Utc::now()).await?;
+        let report = dispatcher
+            .dispatch_once(&outbox, chrono::Utc::now())
+            .await?;
         let done = report.messages == 0;
         total.messages += report.messages;
         total.delivered += report.delivered;

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use pforge_budget::{Call, Response};
 use pforge_orchestrator::{
-    Citation, Domain, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
+    Citation, ExpectedCall, Domain, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use serde_json::{json, Map, Value};
 use url::Url;
@@ -148,6 +148,17 @@ fn year_of(date: &str) -> Option<i64> {
 impl Module for CompanyContext {
     fn spec(&self) -> &ModuleSpec {
         &self.spec
+    }
+
+    /// The homepage (shared with the tech stack) plus, at most, a Wikidata search, the
+    /// candidates' entities and their labels.
+    fn expected_calls(&self) -> Vec<ExpectedCall> {
+        vec![
+            ExpectedCall::per_domain("homepage", "/"),
+            ExpectedCall::per_domain("wikidata", "search"),
+            ExpectedCall::per_domain("wikidata", "entities"),
+            ExpectedCall::per_domain("wikidata", "labels"),
+        ]
     }
 
     async fn run(&self, ctx: &ModuleContext) -> Result<ModuleOutput, ModuleError> {

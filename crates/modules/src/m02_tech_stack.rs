@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use pforge_budget::Call;
 use pforge_orchestrator::{
-    Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
+    Citation, ExpectedCall, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -100,6 +100,14 @@ struct DnsResult {
 impl Module for TechStack {
     fn spec(&self) -> &ModuleSpec {
         &self.spec
+    }
+
+    fn expected_calls(&self) -> Vec<ExpectedCall> {
+        vec![
+            ExpectedCall::per_domain("homepage", "/"),
+            ExpectedCall::per_domain(dns::PROVIDER, "MX"),
+            ExpectedCall::per_domain(dns::PROVIDER, "TXT"),
+        ]
     }
 
     async fn run(&self, ctx: &ModuleContext) -> Result<ModuleOutput, ModuleError> {

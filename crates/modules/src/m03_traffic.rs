@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{Datelike, Months, NaiveDate, Utc};
 use pforge_budget::Call;
 use pforge_orchestrator::{
-    Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
+    Citation, ExpectedCall, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -188,6 +188,11 @@ fn parse_visits(v: &Value) -> Option<Vec<(String, f64)>> {
 impl Module for Traffic {
     fn spec(&self) -> &ModuleSpec {
         &self.spec
+    }
+
+    /// The rank list is a local file; only the keyed API costs a call.
+    fn expected_calls(&self) -> Vec<ExpectedCall> {
+        vec![ExpectedCall::per_domain(PROVIDER, "/v1/website")]
     }
 
     async fn run(&self, ctx: &ModuleContext) -> Result<ModuleOutput, ModuleError> {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use pforge_budget::{Call, Response};
 use pforge_orchestrator::{
-    Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
+    Citation, ExpectedCall, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -393,6 +393,16 @@ async fn fetch_json(ctx: &ModuleContext, call: &Call) -> Result<(Response, Value
 impl Module for Financials {
     fn spec(&self) -> &ModuleSpec {
         &self.spec
+    }
+
+    /// The ticker list once per run (the gateway caches it), then submissions and company facts
+    /// for filers (an upper bound: private companies stop after the list).
+    fn expected_calls(&self) -> Vec<ExpectedCall> {
+        vec![
+            ExpectedCall::per_run("sec_files", "/files/company_tickers.json"),
+            ExpectedCall::per_domain("sec_edgar", "/submissions"),
+            ExpectedCall::per_domain("sec_edgar", "/api/xbrl/companyfacts"),
+        ]
     }
 
     async fn run(&self, ctx: &ModuleContext) -> Result<ModuleOutput, ModuleError> {

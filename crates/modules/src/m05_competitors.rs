@@ -10,6 +10,7 @@
 
 use crate::m01_company_context::{cover, official_websites};
 use crate::m04_financials::normalize_company_name;
+use crate::m07_strategic_triggers::set_cited_set;
 use crate::m08_investors::parse_labels;
 use async_trait::async_trait;
 use pforge_budget::{Call, GatewayError};
@@ -585,6 +586,7 @@ impl Module for Competitors {
         ];
         let mut list: Vec<Value> = Vec::new();
         let mut cites: Vec<Citation> = Vec::new();
+        let mut by_source: BTreeMap<&str, Vec<Citation>> = BTreeMap::new();
         let mut notes: Vec<(String, Citation)> = Vec::new();
         for (source, r) in &results {
             match r {
@@ -593,6 +595,10 @@ impl Module for Competitors {
                         merge(&mut list, p, source);
                     }
                     cites.extend(c.iter().cloned());
+                    by_source
+                        .entry(source)
+                        .or_default()
+                        .extend(c.iter().cloned());
                 }
                 SourceResult::Skipped(n, c) => notes.push((n.clone(), c.clone())),
                 SourceResult::Failed(n, c) => {
@@ -609,6 +615,10 @@ impl Module for Competitors {
                     ));
                     if !kept.is_empty() {
                         cites.push(Citation::derived(ID, &[]));
+                        by_source
+                            .entry(source)
+                            .or_default()
+                            .push(Citation::derived(ID, &[]));
                     }
                 }
             }
@@ -620,11 +630,26 @@ impl Module for Competitors {
             .or_else(|| notes.first().map(|(_, c)| c.clone()))
             .unwrap_or_else(|| Citation::derived(ID, &[]));
         out.set("competitor_count", list.len(), &first);
-        out.set("competitors", list, &first);
         for c in &cites {
-            cover(&mut out, c, "/competitors");
             cover(&mut out, c, "/competitor_count");
         }
+        let cited: Vec<(Value, Vec<Citation>)> = list
+            .into_iter()
+            .map(|e| {
+                let c: Vec<Citation> = e
+                    .get("sources")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .flat_map(|t| by_source.get(t).cloned().unwrap_or_default())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (e, c)
+            })
+            .collect();
+        set_cited_set(&mut out, "competitors", "id", cited, &first);
         let sic = m04
             .as_ref()
             .and_then(|d| d.get("sic").cloned())

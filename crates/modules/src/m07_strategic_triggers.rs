@@ -58,6 +58,40 @@ impl Default for StrategicTriggers {
     }
 }
 
+/// Sets `key` to a keyed set array whose elements each have their own sources: elements are
+/// put in canonical order (lower-cased `field`, as `pforge_versioning::canonicalize` sorts
+/// them) and `/key/{i}` is cited with that element's citations, so that a change event about
+/// one element points at the source of that element. An empty set is cited with `empty`.
+pub(crate) fn set_cited_set(
+    out: &mut ModuleOutput,
+    key: &str,
+    field: &str,
+    mut elements: Vec<(Value, Vec<Citation>)>,
+    empty: &Citation,
+) {
+    let sort_text = |v: &Value| match v.get(field) {
+        Some(Value::String(s)) => s.to_lowercase(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    elements.sort_by_cached_key(|(v, _)| (sort_text(v), v.to_string()));
+    if elements.is_empty() {
+        out.set(key, Vec::<Value>::new(), empty);
+        return;
+    }
+    if let Value::Object(m) = &mut out.data {
+        m.insert(
+            key.to_string(),
+            Value::Array(elements.iter().map(|(v, _)| v.clone()).collect()),
+        );
+    }
+    for (i, (_, cites)) in elements.iter().enumerate() {
+        for c in cites {
+            cover(out, c, &format!("/{key}/{i}"));
+        }
+    }
+}
+
 /// The readable name of a Form 8-K item (SEC's item list).
 pub fn item_name(code: &str) -> Option<&'static str> {
     Some(match code {
@@ -250,7 +284,7 @@ impl Module for StrategicTriggers {
     }
 
     async fn run(&self, ctx: &ModuleContext) -> Result<ModuleOutput, ModuleError> {
-        let mut triggers: Vec<Value> = Vec::new();
+        let mut triggers: Vec<(Value, Citation)> = Vec::new();
         let mut cites: Vec<Citation> = Vec::new();
         let mut notes: Vec<(String, Citation)> = Vec::new();
         let mut feeds_read: Vec<Value> = Vec::new();
@@ -260,7 +294,12 @@ impl Module for StrategicTriggers {
             Some(o) => {
                 let c = Citation::derived(M04, &[]);
                 if let Some(filings) = o.data.get("filings").and_then(Value::as_array) {
-                    triggers.extend(filings.iter().filter_map(filing_trigger));
+                    triggers.extend(
+                        filings
+                            .iter()
+                            .filter_map(filing_trigger)
+                            .map(|t| (t, c.clone())),
+                    );
                 }
                 cites.push(c);
             }
@@ -273,7 +312,7 @@ impl Module for StrategicTriggers {
         // Hiring surge, from M06.
         match ctx.dependency(M06) {
             Some(o) => {
-                triggers.extend(hiring_trigger(&o.data));
+                triggers.extend(hiring_trigger(&o.data).map(|t| (t, Citation::derived(M06, &[]))));
                 cites.push(Citation::derived(M06, &[]));
             }
             None => notes.push((dep_note(ctx, M06, "hiring"), Citation::derived(M06, &[]))),
@@ -323,7 +362,7 @@ impl Module for StrategicTriggers {
                                         .filter_map(|e| feed_trigger(e, &url))
                                         .collect();
                                     feeds_read.push(json!({"url": url, "entries": entries.len(), "triggers": found.len()}));
-                                    triggers.extend(found);
+                                    triggers.extend(found.into_iter().map(|t| (t, c.clone())));
                                     cites.push(c);
                                 }
                                 Err(e) => {
@@ -343,7 +382,8 @@ impl Module for StrategicTriggers {
 
         // One trigger per id (a feed can repeat an entry).
         let mut seen = std::collections::BTreeSet::new();
-        triggers.retain(|t| seen.insert(t.get("id").map(Value::to_string).unwrap_or_default()));
+        triggers
+            .retain(|(t, _)| seen.insert(t.get("id").map(Value::to_string).unwrap_or_default()));
 
         let mut out = ModuleOutput::new();
         let first = cites
@@ -352,11 +392,12 @@ impl Module for StrategicTriggers {
             .or_else(|| notes.first().map(|(_, c)| c.clone()))
             .unwrap_or_else(|| Citation::derived(ID, &[]));
         out.set("trigger_count", triggers.len(), &first);
-        out.set("triggers", triggers, &first);
         for c in &cites {
-            cover(&mut out, c, "/triggers");
             cover(&mut out, c, "/trigger_count");
         }
+        let cited: Vec<(Value, Vec<Citation>)> =
+            triggers.into_iter().map(|(t, c)| (t, vec![c])).collect();
+        set_cited_set(&mut out, "triggers", "id", cited, &first);
         out.set("feeds", feeds_read, &first);
         for c in cites.iter().filter(|c| c.provider == "homepage") {
             cover(&mut out, c, "/feeds");

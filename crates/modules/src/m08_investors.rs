@@ -8,6 +8,7 @@
 //! answer would look like investors leaving.
 
 use crate::m01_company_context::{cover, wikidata_time};
+use crate::m07_strategic_triggers::set_cited_set;
 use async_trait::async_trait;
 use pforge_budget::{Call, GatewayError, Response};
 use pforge_orchestrator::{
@@ -410,6 +411,7 @@ impl Module for Investors {
         let mut investors: Vec<Value> = Vec::new();
         let mut owners: Vec<Value> = Vec::new();
         let mut cites: Vec<Citation> = Vec::new();
+        let mut by_source: BTreeMap<&str, Vec<Citation>> = BTreeMap::new();
         let m01 = ctx.dependency(M01).map(|o| o.data.clone());
         let m01_cite = Citation::derived(M01, &[]);
 
@@ -447,12 +449,20 @@ impl Module for Investors {
                     .await
                     .map_err(WdError::into_module_error)?;
                 cites.push(Citation::from_response(&resp, &[]));
+                by_source
+                    .entry("wikidata")
+                    .or_default()
+                    .push(Citation::from_response(&resp, &[]));
                 let inv = claim_items(&entity, "P1951");
                 let own = claim_items(&entity, "P127");
                 let ids: Vec<String> = inv.iter().chain(own.iter()).map(|c| c.id.clone()).collect();
                 let labels = match fetch_labels(ctx, ID, &ids).await.map_err(WdError::into_module_error)? {
                     Some((lresp, l)) => {
                         cites.push(Citation::from_response(&lresp, &[]));
+                        by_source
+                            .entry("wikidata")
+                            .or_default()
+                            .push(Citation::from_response(&lresp, &[]));
                         l
                     }
                     None => BTreeMap::new(),
@@ -507,6 +517,10 @@ impl Module for Investors {
                         json!(found.org.last_funding_type),
                         found.cite.clone(),
                     ));
+                    by_source
+                        .entry("crunchbase")
+                        .or_default()
+                        .push(found.cite.clone());
                     cites.push(found.cite);
                 }
                 Err(note) => notes.push(note),
@@ -514,12 +528,31 @@ impl Module for Investors {
         }
 
         let first = cites.first().cloned().unwrap_or_else(|| m01_cite.clone());
-        out.set("investors", investors, &first);
-        out.set("owned_by", owners, &first);
-        for c in &cites {
-            cover(&mut out, c, "/investors");
-            cover(&mut out, c, "/owned_by");
-        }
+        let with_sources = |list: Vec<Value>| -> Vec<(Value, Vec<Citation>)> {
+            list.into_iter()
+                .map(|e| {
+                    let c: Vec<Citation> = e
+                        .get("sources")
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(Value::as_str)
+                                .flat_map(|t| by_source.get(t).cloned().unwrap_or_default())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (e, c)
+                })
+                .collect()
+        };
+        set_cited_set(
+            &mut out,
+            "investors",
+            "name",
+            with_sources(investors),
+            &first,
+        );
+        set_cited_set(&mut out, "owned_by", "name", with_sources(owners), &first);
         out.set("is_listed", !listings.is_empty(), &m01_cite);
         out.set("listings", listings, &m01_cite);
         match funding {

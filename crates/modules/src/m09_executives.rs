@@ -10,6 +10,7 @@
 
 use crate::m01_company_context::{attempted, cover};
 use crate::m06_hiring::{fetch_site_page, page_links, site_url};
+use crate::m07_strategic_triggers::set_cited_set;
 use crate::m08_investors::{claim_items, fetch_entity, fetch_labels, m01_wikidata_id, WdError};
 use async_trait::async_trait;
 use pforge_orchestrator::{
@@ -256,6 +257,8 @@ impl Module for Executives {
         let domain = ctx.domain.as_str().to_string();
         let mut execs: Vec<Value> = Vec::new();
         let mut cites: Vec<Citation> = Vec::new();
+        // Citations per source tag, so each executive cites where it came from.
+        let mut by_source: std::collections::BTreeMap<&str, Vec<Citation>> = Default::default();
         let mut notes: Vec<(String, Citation)> = Vec::new();
 
         // 1. Team page.
@@ -305,6 +308,7 @@ impl Module for Executives {
                         merge(&mut execs, p, "team_page", None);
                     }
                     team_page = Some(path.clone());
+                    by_source.entry("team_page").or_default().push(c.clone());
                     cites.push(c);
                     break;
                 }
@@ -325,6 +329,10 @@ impl Module for Executives {
                 Vec::new()
             };
             if !kept.is_empty() {
+                by_source
+                    .entry("team_page")
+                    .or_default()
+                    .push(Citation::derived(ID, &[]));
                 for v in &kept {
                     if let Some(p) = person_of(v) {
                         merge(&mut execs, &p, "team_page", None);
@@ -369,10 +377,18 @@ impl Module for Executives {
                         for (p, id) in &people {
                             merge(&mut execs, p, "wikidata", Some(id));
                         }
+                        by_source
+                            .entry("wikidata")
+                            .or_default()
+                            .extend(wc.iter().cloned());
                         cites.extend(wc);
                     }
                     Err(e) => {
                         let kept = carried(ctx.previous(), "wikidata");
+                        by_source
+                            .entry("wikidata")
+                            .or_default()
+                            .push(Citation::derived(ID, &[]));
                         for v in &kept {
                             if let Some(p) = person_of(v) {
                                 let id = v.get("wikidata_id").and_then(Value::as_str);
@@ -412,13 +428,23 @@ impl Module for Executives {
             .cloned()
             .or_else(|| notes.first().map(|(_, c)| c.clone()))
             .unwrap_or_else(|| Citation::derived(ID, &[]));
-        out.set("executives", execs, &first);
-        for c in &cites {
-            cover(&mut out, c, "/executives");
-        }
-        if team_page.is_none() && team_failed {
-            cover(&mut out, &Citation::derived(ID, &[]), "/executives");
-        }
+        let cited: Vec<(Value, Vec<Citation>)> = execs
+            .into_iter()
+            .map(|e| {
+                let c: Vec<Citation> = e
+                    .get("sources")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .flat_map(|t| by_source.get(t).cloned().unwrap_or_default())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (e, c)
+            })
+            .collect();
+        set_cited_set(&mut out, "executives", "name", cited, &first);
         out.set("team_page", team_page, &first);
         out.set("leadership_filings", filings, &Citation::derived(M04, &[]));
         let texts: Vec<String> = notes.iter().map(|(t, _)| t.clone()).collect();

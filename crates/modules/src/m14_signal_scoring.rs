@@ -135,10 +135,17 @@ pub(crate) fn describe_change(e: &ChangeEvent) -> String {
         ("m02_tech_stack", Some("technologies"), "removed") if segs.len() == 2 => {
             format!("stopped running {}", segs[1])
         }
-        ("m04_financials", Some("filings"), "added") => format!(
-            "filed a new {} with the SEC",
-            name_of(value).unwrap_or_else(|| "filing".into())
-        ),
+        ("m04_financials", Some("filings"), "added") => {
+            let on = value
+                .as_ref()
+                .and_then(|v| first_str(v, &["filing_date", "filed", "date"]))
+                .map(|d| format!(" (filed {d})"))
+                .unwrap_or_default();
+            format!(
+                "filed a new {} with the SEC{on}",
+                name_of(value).unwrap_or_else(|| "filing".into())
+            )
+        }
         ("m09_executives", Some("executives"), "added") if segs.len() == 2 => {
             let title = value
                 .as_ref()
@@ -530,6 +537,11 @@ mod tests {
         );
         e.new_value = Some(json!({"form": "8-K"}));
         assert_eq!(describe_change(&e), "filed a new 8-K with the SEC");
+        e.new_value = Some(json!({"form": "8-K", "filing_date": "2025-03-04"}));
+        assert_eq!(
+            describe_change(&e),
+            "filed a new 8-K with the SEC (filed 2025-03-04)"
+        );
         assert!(SignalScoring::new(&SignalScoringConfig {
             relevant_job_regex: "(".into(),
             ..Default::default()

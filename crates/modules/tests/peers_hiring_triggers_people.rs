@@ -244,7 +244,7 @@ async fn techstart_epoch1() {
     let i = &r.m08.data;
     assert_eq!(
         strs(&i["investors"], "name"),
-        vec!["Foundry Peak Ventures", "Bayline Capital"]
+        vec!["Bayline Capital", "Foundry Peak Ventures"]
     );
     assert_eq!(i["is_listed"], false);
     assert_eq!(i["total_funding"], Value::Null);
@@ -286,6 +286,34 @@ async fn techstart_epoch2_new_cto_hiring_surge_and_launch() {
     // New CTO on the about page.
     let cto = find(&e2.m09.data["executives"], "name", "Priya Raman");
     assert_eq!(cto["title"], "Chief Technology Officer");
+    // Each element cites its own source (elements are in canonical order, so event evidence
+    // found by index is right).
+    let cited_by = |o: &ModuleOutput, key: &str, field: &str, value: &str| -> Vec<String> {
+        let i = o.data[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|x| x[field] == value)
+            .unwrap();
+        let p = format!("/{key}/{i}");
+        o.sources
+            .iter()
+            .filter(|c| c.covers.contains(&p))
+            .map(|c| c.source.clone())
+            .collect()
+    };
+    let src = cited_by(&e2.m09, "executives", "name", "Priya Raman");
+    assert_eq!(src.len(), 1);
+    assert!(src[0].ends_with("/homepage/techstart.io/about"), "{src:?}");
+    let src = cited_by(&e2.m07, "triggers", "kind", "product_launch");
+    assert!(
+        src[0].ends_with("/homepage/techstart.io/blog/rss.xml"),
+        "{src:?}"
+    );
+    assert_eq!(
+        cited_by(&e2.m07, "triggers", "kind", "hiring_surge"),
+        vec!["module:m06_hiring"]
+    );
     // Triggers: the launch post and the hiring surge join the Series A.
     let t = &e2.m07.data["triggers"];
     assert_eq!(
@@ -530,7 +558,7 @@ async fn quantumleaf_job_board_500_is_the_module_error_and_m07_degrades() {
     // Team JSON-LD with trailing commas is repaired; the nameless Person is dropped.
     assert_eq!(
         strs(&r.m09.data["executives"], "name"),
-        vec!["Sofia Marquez", "Kenji Watanabe"]
+        vec!["Kenji Watanabe", "Sofia Marquez"]
     );
     assert_eq!(r.m09.data["team_page"], "/company");
 }

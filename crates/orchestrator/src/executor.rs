@@ -7,13 +7,15 @@ use crate::{DependencyResult, Domain, Module, ModuleContext, ModuleError, Module
 use chrono::Utc;
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use pforge_budget::{Gateway, GatewayError};
-use pforge_store::{DeriveChanges, ItemStatus, NewSnapshot, SaveOutcome, Store, WorkItem};
+use pforge_store::{
+    DeriveChanges, ItemStatus, NewSnapshot, SaveOutcome, Snapshot, Store, StoreError, WorkItem,
+};
 use pforge_versioning::{canonicalize, content_hash};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
 /// Whether modules whose latest snapshot is still fresh are re-run.
@@ -195,11 +197,13 @@ impl Executor {
                 .insert(m.spec().id.clone(), ModuleCounts::default());
         }
         let limit = self.cfg.max_domains_in_flight.max(1);
+        let writer = Writer::spawn(self.store.clone(), self.derive.clone());
         let results = domains
             .map(|domain| {
                 let this = self.clone();
                 let events = events.clone();
-                async move { this.run_domain(job_id, domain, events).await }
+                let writer = writer.clone();
+                async move { this.run_domain(job_id, domain, events, &writer).await }
             })
             .buffer_unordered(limit);
         let mut results = std::pin::pin!(results);
@@ -249,6 +253,7 @@ impl Executor {
         job_id: Uuid,
         domain: Domain,
         events: EventSink,
+        writer: &Writer,
     ) -> Result<(Domain, Vec<(String, ModuleResult)>), ExecError> {
         events(&RunEvent::DomainStarted {
             domain: domain.to_string(),
@@ -278,9 +283,12 @@ impl Executor {
             let this = self.clone();
             let module = m.clone();
             let domain = domain.clone();
+            let writer = writer.clone();
             async move {
                 let started = Instant::now();
-                let r = this.run_module(job_id, &domain, module.clone(), deps).await;
+                let r = this
+                    .run_module(job_id, &domain, module.clone(), deps, &writer)
+                    .await;
                 (module, r, started.elapsed())
             }
         };
@@ -329,6 +337,7 @@ impl Executor {
         domain: &Domain,
         module: Arc<dyn Module>,
         deps: BTreeMap<String, DependencyResult>,
+        writer: &Writer,
     ) -> Result<ModuleResult, ExecError> {
         let spec = module.spec();
         let mut item = WorkItem {
@@ -343,11 +352,17 @@ impl Executor {
             version: None,
         };
 
-        if let Some(result) = self.fresh_result(domain, &spec.id).await? {
+        // One lookup of the latest snapshot serves both the freshness check and the module's
+        // `previous` (it cannot change in between: only this run writes this (domain, module)).
+        let latest = self
+            .store
+            .latest_snapshot(domain.as_str(), &spec.id)
+            .await?;
+        if let Some(result) = self.fresh_result(&spec.id, latest.as_ref()) {
             item.status = ItemStatus::Fresh;
             item.version = result.version;
             item.finished_at = Some(Utc::now());
-            self.store.upsert_item(&item).await?;
+            writer.upsert_item(item).await?;
             return Ok(result);
         }
 
@@ -359,11 +374,14 @@ impl Executor {
             })
             .collect();
         if !failed_deps.is_empty() && !spec.runs_degraded {
-            let why = format!("skipped: dependency {} not available", failed_deps.join(", "));
+            let why = format!(
+                "skipped: dependency {} not available",
+                failed_deps.join(", ")
+            );
             item.status = ItemStatus::Skipped;
             item.error = Some(why.clone());
             item.finished_at = Some(Utc::now());
-            self.store.upsert_item(&item).await?;
+            writer.upsert_item(item).await?;
             return Ok(ModuleResult {
                 status: ItemStatus::Skipped,
                 version: None,
@@ -375,13 +393,9 @@ impl Executor {
 
         let _permit = self.permits.acquire().await.ok();
         item.attempts = 1;
-        self.store.upsert_item(&item).await?;
+        writer.upsert_item(item.clone()).await?;
 
-        let previous = self
-            .store
-            .latest_snapshot(domain.as_str(), &spec.id)
-            .await?
-            .map(|s| s.data);
+        let previous = latest.map(|s| s.data);
         let history = if module.reads_history() {
             let since = Utc::now() - chrono::Duration::days(90);
             self.store
@@ -390,12 +404,16 @@ impl Executor {
         } else {
             Vec::new()
         };
-        let ctx = ModuleContext::new(domain.clone(), self.gateway.clone(), deps)
+        let gateway = self.gateway.for_job(&job_id.to_string());
+        let ctx = ModuleContext::new(domain.clone(), gateway, deps)
             .with_previous(previous)
             .with_history(history);
         let outcome = self.invoke(module.clone(), ctx).await;
         let result = match outcome {
-            Ok(output) => self.persist(job_id, domain, &module, output).await?,
+            Ok(output) => {
+                self.persist(job_id, domain, &module, output, writer)
+                    .await?
+            }
             Err(Failure { message, budget }) => ModuleResult {
                 status: ItemStatus::Failed,
                 version: None,
@@ -408,12 +426,16 @@ impl Executor {
         item.version = result.version;
         item.error = result.error.clone();
         item.finished_at = Some(Utc::now());
-        self.store.upsert_item(&item).await?;
+        writer.upsert_item(item).await?;
         Ok(result)
     }
 
     /// Runs the module on its own task so that a panic or a timeout fails this module only.
-    async fn invoke(&self, module: Arc<dyn Module>, ctx: ModuleContext) -> Result<ModuleOutput, Failure> {
+    async fn invoke(
+        &self,
+        module: Arc<dyn Module>,
+        ctx: ModuleContext,
+    ) -> Result<ModuleOutput, Failure> {
         let timeout = self.cfg.module_timeout;
         let handle = tokio::spawn(async move { module.run(&ctx).await });
         let abort = handle.abort_handle();
@@ -445,6 +467,7 @@ impl Executor {
         domain: &Domain,
         module: &Arc<dyn Module>,
         mut output: ModuleOutput,
+        writer: &Writer,
     ) -> Result<ModuleResult, ExecError> {
         let spec = module.spec();
         output.data = canonicalize(&output.data, &spec.set_arrays);
@@ -459,7 +482,7 @@ impl Executor {
             fetched_at: output.fetched_at,
             job_id: Some(job_id),
         };
-        let saved = self.store.save_snapshot(&new, self.derive.as_ref()).await?;
+        let saved = writer.save_snapshot(new).await?;
         let (status, version) = match saved {
             SaveOutcome::Unchanged { version } => (ItemStatus::Unchanged, version),
             SaveOutcome::Created { version, .. } => (ItemStatus::NewVersion, version),
@@ -474,23 +497,15 @@ impl Executor {
     }
 
     /// The stored result if the module's latest snapshot is within its TTL and refresh allows.
-    async fn fresh_result(
-        &self,
-        domain: &Domain,
-        module: &str,
-    ) -> Result<Option<ModuleResult>, ExecError> {
+    fn fresh_result(&self, module: &str, latest: Option<&Snapshot>) -> Option<ModuleResult> {
         if self.cfg.refresh == RefreshPolicy::All {
-            return Ok(None);
+            return None;
         }
-        let Some(ttl) = self.cfg.ttls.get(module) else {
-            return Ok(None);
-        };
-        let Some(snap) = self.store.latest_snapshot(domain.as_str(), module).await? else {
-            return Ok(None);
-        };
+        let ttl = self.cfg.ttls.get(module)?;
+        let snap = latest?;
         let age = Utc::now().signed_duration_since(snap.checked_at);
         if age.to_std().map(|a| a >= *ttl).unwrap_or(false) {
-            return Ok(None);
+            return None;
         }
         let sources = serde_json::from_value(snap.citations.clone()).unwrap_or_default();
         let output = ModuleOutput {
@@ -498,13 +513,141 @@ impl Executor {
             sources,
             fetched_at: snap.fetched_at,
         };
-        Ok(Some(ModuleResult {
+        Some(ModuleResult {
             status: ItemStatus::Fresh,
             version: Some(snap.version),
             error: None,
             budget: false,
             output: Finished::Ok(Arc::new(output)),
-        }))
+        })
+    }
+}
+
+/// Most writes committed in one transaction by the [`Writer`].
+const MAX_WRITE_BATCH: usize = 512;
+
+/// Group commit: module runs hand their store writes to one task that commits whatever has
+/// queued up meanwhile in one transaction per kind, so a busy run pays one commit per batch
+/// instead of one per write (SQLite has a single writer anyway). Each caller still waits until
+/// its own write is committed, so nothing is acknowledged early and resumability is unchanged.
+#[derive(Clone)]
+struct Writer {
+    ops: mpsc::Sender<WriteOp>,
+    store: Arc<dyn Store>,
+    derive: Arc<dyn DeriveChanges>,
+}
+
+enum WriteOp {
+    Item(WorkItem, oneshot::Sender<Result<(), StoreError>>),
+    Snapshot(
+        NewSnapshot,
+        oneshot::Sender<Result<SaveOutcome, StoreError>>,
+    ),
+}
+
+impl Writer {
+    /// Starts the committing task; it ends once every clone of the writer is dropped.
+    fn spawn(store: Arc<dyn Store>, derive: Arc<dyn DeriveChanges>) -> Self {
+        let (ops, mut rx) = mpsc::channel::<WriteOp>(MAX_WRITE_BATCH * 4);
+        let (s, d) = (store.clone(), derive.clone());
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_WRITE_BATCH);
+            while rx.recv_many(&mut batch, MAX_WRITE_BATCH).await > 0 {
+                commit_batch(s.as_ref(), d.as_ref(), std::mem::take(&mut batch)).await;
+            }
+        });
+        Writer { ops, store, derive }
+    }
+
+    /// Upserts a work item; returns once it is committed.
+    async fn upsert_item(&self, item: WorkItem) -> Result<(), ExecError> {
+        let (tx, rx) = oneshot::channel();
+        match self.ops.send(WriteOp::Item(item, tx)).await {
+            Ok(()) => match rx.await {
+                Ok(r) => Ok(r?),
+                // The committing task died (a panic) before answering.
+                Err(_) => Err(ExecError::Store(StoreError::Invalid(
+                    "the store writer task stopped".into(),
+                ))),
+            },
+            Err(mpsc::error::SendError(WriteOp::Item(item, _))) => {
+                Ok(self.store.upsert_item(&item).await?)
+            }
+            Err(_) => unreachable_write(),
+        }
+    }
+
+    /// Saves a snapshot; returns its outcome once committed.
+    async fn save_snapshot(&self, new: NewSnapshot) -> Result<SaveOutcome, ExecError> {
+        let (tx, rx) = oneshot::channel();
+        match self.ops.send(WriteOp::Snapshot(new, tx)).await {
+            Ok(()) => match rx.await {
+                Ok(r) => Ok(r?),
+                Err(_) => Err(ExecError::Store(StoreError::Invalid(
+                    "the store writer task stopped".into(),
+                ))),
+            },
+            Err(mpsc::error::SendError(WriteOp::Snapshot(new, _))) => {
+                Ok(self.store.save_snapshot(&new, self.derive.as_ref()).await?)
+            }
+            Err(_) => unreachable_write(),
+        }
+    }
+}
+
+/// A send error hands back the op that was sent, so the other variant cannot occur.
+fn unreachable_write<T>() -> Result<T, ExecError> {
+    Err(ExecError::Store(StoreError::Invalid(
+        "the store writer returned a different write".into(),
+    )))
+}
+
+/// Commits one batch: items in one transaction, snapshots in another. If a batch fails, its
+/// writes are retried one by one so that each caller gets its own exact outcome or error.
+async fn commit_batch(store: &dyn Store, derive: &dyn DeriveChanges, batch: Vec<WriteOp>) {
+    let mut items = Vec::new();
+    let mut item_replies = Vec::new();
+    let mut snaps = Vec::new();
+    let mut snap_replies = Vec::new();
+    for op in batch {
+        match op {
+            WriteOp::Item(item, reply) => {
+                items.push(item);
+                item_replies.push(reply);
+            }
+            WriteOp::Snapshot(new, reply) => {
+                snaps.push(new);
+                snap_replies.push(reply);
+            }
+        }
+    }
+    if !items.is_empty() {
+        match store.upsert_items(&items).await {
+            Ok(()) => {
+                for reply in item_replies {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Err(_) => {
+                for (item, reply) in items.iter().zip(item_replies) {
+                    let _ = reply.send(store.upsert_item(item).await);
+                }
+            }
+        }
+    }
+    if !snaps.is_empty() {
+        match store.save_snapshots(&snaps, derive).await {
+            Ok(outcomes) if outcomes.len() == snaps.len() => {
+                for (outcome, reply) in outcomes.into_iter().zip(snap_replies) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            _ => {
+                for (new, reply) in snaps.iter().zip(snap_replies) {
+                    let _ = reply.send(store.save_snapshot(new, derive).await);
+                }
+            }
+        }
     }
 }
 

@@ -32,6 +32,46 @@ pub struct ModuleSpec {
     pub set_arrays: Vec<SetArray>,
 }
 
+/// How far an expected call's answer is shared: per domain, or once per run for all domains
+/// (e.g. SEC's ticker list, cached by the gateway).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallScope {
+    PerDomain,
+    PerRun,
+}
+
+/// A call a module expects to make, for `pforge plan --estimate`. Calls with the same provider,
+/// endpoint and scope are made once (the gateway caches and coalesces them), so modules that
+/// share an endpoint (the homepage) name it the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ExpectedCall {
+    pub provider: String,
+    /// Path (or a stable label) of the endpoint; also used for per-endpoint costs.
+    pub endpoint: String,
+    pub scope: CallScope,
+}
+
+impl ExpectedCall {
+    /// A call made once per domain.
+    pub fn per_domain(provider: &str, endpoint: &str) -> Self {
+        ExpectedCall {
+            provider: provider.into(),
+            endpoint: endpoint.into(),
+            scope: CallScope::PerDomain,
+        }
+    }
+
+    /// A call made once per run, whatever the number of domains.
+    pub fn per_run(provider: &str, endpoint: &str) -> Self {
+        ExpectedCall {
+            provider: provider.into(),
+            endpoint: endpoint.into(),
+            scope: CallScope::PerRun,
+        }
+    }
+}
+
 /// Where a value came from. A value without a source is a bug, so every output carries these.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Citation {
@@ -263,6 +303,17 @@ pub trait Module: Send + Sync {
     fn spec(&self) -> &ModuleSpec;
     /// Computes the module's output for `ctx.domain`.
     async fn run(&self, ctx: &ModuleContext) -> Result<ModuleOutput, ModuleError>;
+
+    /// The calls one run of the module makes (an upper bound where they depend on the data).
+    /// The default assumes one call per declared provider; modules override it when they know
+    /// better, so that `pforge plan --estimate` matches what a run then spends.
+    fn expected_calls(&self) -> Vec<ExpectedCall> {
+        let spec = self.spec();
+        spec.providers
+            .iter()
+            .map(|p| ExpectedCall::per_domain(p, &spec.id))
+            .collect()
+    }
 
     /// Whether the module reads the domain's recent change events (the executor then loads the
     /// last 90 days of them into the context). Most modules do not.

@@ -61,6 +61,29 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces the item keyed by (job, domain, module).
     async fn upsert_item(&self, item: &WorkItem) -> Result<(), StoreError>;
     async fn items_for_job(&self, job: Uuid) -> Result<Vec<WorkItem>, StoreError>;
+    /// [`Store::upsert_item`] for many items at once (in order), so that a busy executor pays
+    /// one commit per batch instead of one per item. Backends that can should do it in one
+    /// transaction; the default just loops.
+    async fn upsert_items(&self, items: &[WorkItem]) -> Result<(), StoreError> {
+        for item in items {
+            self.upsert_item(item).await?;
+        }
+        Ok(())
+    }
+    /// [`Store::save_snapshot`] for many snapshots at once, in order, with one outcome per
+    /// snapshot: the same rules, one commit per batch where the backend can (group commit).
+    /// The default just loops.
+    async fn save_snapshots(
+        &self,
+        news: &[NewSnapshot],
+        derive: &dyn DeriveChanges,
+    ) -> Result<Vec<SaveOutcome>, StoreError> {
+        let mut out = Vec::with_capacity(news.len());
+        for new in news {
+            out.push(self.save_snapshot(new, derive).await?);
+        }
+        Ok(out)
+    }
 
     /// Stores a module result. If its hash equals the latest version's, only `checked_at` moves;
     /// otherwise it becomes version latest+1 together with whatever `derive` computes from the

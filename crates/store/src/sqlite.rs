@@ -429,75 +429,60 @@ impl Store for SqliteStore {
         // IMMEDIATE takes the write lock before the read, so no other writer (in this process:
         // the one-connection pool; in others: the file lock) can slip a version in between.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let previous = latest_in(&mut tx, &new.domain, &new.module).await?;
-        let stamp = now();
+        let outcome = save_in(&mut tx, new, derive).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
 
-        if let Some(prev) = &previous {
-            if prev.content_hash == new.content_hash {
-                sqlx::query(
-                    "UPDATE snapshots SET checked_at = ? \
-                     WHERE domain = ? AND module = ? AND version = ?",
-                )
-                .bind(ts(stamp))
-                .bind(&new.domain)
-                .bind(&new.module)
-                .bind(prev.version)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                return Ok(SaveOutcome::Unchanged {
-                    version: prev.version,
-                });
-            }
-        }
-
-        if let Some(job) = new.job_id {
-            // Keyed by job: a retried item never stores a second version for the same job.
-            let stored: Option<i64> = sqlx::query_scalar(
-                "SELECT MAX(version) FROM snapshots WHERE domain = ? AND module = ? AND job_id = ?",
-            )
-            .bind(&new.domain)
-            .bind(&new.module)
-            .bind(job.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
-            if let Some(version) = stored {
-                tx.commit().await?;
-                return Ok(SaveOutcome::Unchanged { version });
-            }
-        }
-
-        let version = previous.as_ref().map_or(1, |p| p.version + 1);
-        let derived = derive.derive(previous.as_ref(), new, version);
-
-        sqlx::query(&format!(
-            "INSERT INTO snapshots ({SNAP_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&new.domain)
-        .bind(&new.module)
-        .bind(version)
-        .bind(json_text(&new.data))
-        .bind(json_text(&new.citations))
-        .bind(&new.content_hash)
-        .bind(ts(new.fetched_at))
-        .bind(ts(stamp))
-        .bind(ts(stamp))
-        .bind(new.job_id.map(|u| u.to_string()))
-        .bind(derived.patch.as_ref().map(json_text))
-        .execute(&mut *tx)
-        .await?;
-        for event in &derived.events {
-            insert_event(&mut tx, event).await?;
-        }
-        for alert in &derived.alerts {
-            insert_alert(&mut tx, alert).await?;
+    /// One `BEGIN IMMEDIATE` transaction for the whole batch (group commit); each snapshot sees
+    /// the ones before it, so the outcomes equal those of saving them one by one.
+    async fn save_snapshots(
+        &self,
+        news: &[NewSnapshot],
+        derive: &dyn DeriveChanges,
+    ) -> Result<Vec<SaveOutcome>, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut out = Vec::with_capacity(news.len());
+        for new in news {
+            out.push(save_in(&mut tx, new, derive).await?);
         }
         tx.commit().await?;
-        Ok(SaveOutcome::Created {
-            version,
-            events: derived.events,
-            alerts: derived.alerts,
-        })
+        Ok(out)
+    }
+
+    /// One transaction and multi-row statements for the whole batch.
+    async fn upsert_items(&self, items: &[WorkItem]) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        // 9 parameters a row; SQLite allows 32766 per statement.
+        for chunk in items.chunks(1000) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO work_items \
+                 (job_id, domain, module, status, attempts, error, started_at, finished_at, version) ",
+            );
+            qb.push_values(chunk, |mut b, item| {
+                b.push_bind(item.job_id.to_string())
+                    .push_bind(item.domain.clone())
+                    .push_bind(item.module.clone())
+                    .push_bind(item.status.as_str())
+                    .push_bind(item.attempts)
+                    .push_bind(item.error.clone())
+                    .push_bind(item.started_at.map(ts))
+                    .push_bind(item.finished_at.map(ts))
+                    .push_bind(item.version);
+            });
+            qb.push(
+                " ON CONFLICT (job_id, domain, module) DO UPDATE SET \
+                 status = excluded.status, attempts = excluded.attempts, error = excluded.error, \
+                 started_at = excluded.started_at, finished_at = excluded.finished_at, \
+                 version = excluded.version",
+            );
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn latest_snapshot(
@@ -886,6 +871,81 @@ fn alert_from_row(row: &SqliteRow) -> Result<Alert, StoreError> {
     })
 }
 
+/// The body of `save_snapshot`, inside a write transaction the caller opened and commits.
+async fn save_in(
+    conn: &mut SqliteConnection,
+    new: &NewSnapshot,
+    derive: &dyn DeriveChanges,
+) -> Result<SaveOutcome, StoreError> {
+    let previous = latest_in(&mut *conn, &new.domain, &new.module).await?;
+    let stamp = now();
+
+    if let Some(prev) = &previous {
+        if prev.content_hash == new.content_hash {
+            sqlx::query(
+                "UPDATE snapshots SET checked_at = ? \
+                 WHERE domain = ? AND module = ? AND version = ?",
+            )
+            .bind(ts(stamp))
+            .bind(&new.domain)
+            .bind(&new.module)
+            .bind(prev.version)
+            .execute(&mut *conn)
+            .await?;
+            return Ok(SaveOutcome::Unchanged {
+                version: prev.version,
+            });
+        }
+    }
+
+    // No previous version means no version at all, so none from this job either.
+    if let (Some(job), Some(_)) = (new.job_id, &previous) {
+        // Keyed by job: a retried item never stores a second version for the same job.
+        let stored: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(version) FROM snapshots WHERE domain = ? AND module = ? AND job_id = ?",
+        )
+        .bind(&new.domain)
+        .bind(&new.module)
+        .bind(job.to_string())
+        .fetch_one(&mut *conn)
+        .await?;
+        if let Some(version) = stored {
+            return Ok(SaveOutcome::Unchanged { version });
+        }
+    }
+
+    let version = previous.as_ref().map_or(1, |p| p.version + 1);
+    let derived = derive.derive(previous.as_ref(), new, version);
+
+    sqlx::query(&format!(
+        "INSERT INTO snapshots ({SNAP_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&new.domain)
+    .bind(&new.module)
+    .bind(version)
+    .bind(json_text(&new.data))
+    .bind(json_text(&new.citations))
+    .bind(&new.content_hash)
+    .bind(ts(new.fetched_at))
+    .bind(ts(stamp))
+    .bind(ts(stamp))
+    .bind(new.job_id.map(|u| u.to_string()))
+    .bind(derived.patch.as_ref().map(json_text))
+    .execute(&mut *conn)
+    .await?;
+    for event in &derived.events {
+        insert_event(&mut *conn, event).await?;
+    }
+    for alert in &derived.alerts {
+        insert_alert(&mut *conn, alert).await?;
+    }
+    Ok(SaveOutcome::Created {
+        version,
+        events: derived.events,
+        alerts: derived.alerts,
+    })
+}
+
 async fn latest_in(
     conn: &mut SqliteConnection,
     domain: &str,
@@ -1136,11 +1196,14 @@ mod tests {
         let (_dir, url, store) = temp_store().await;
         let job = Uuid::new_v4();
         store.create_job(job, "old").await.unwrap();
-        sqlx::query("DROP TABLE charges")
-            .execute(store.pool())
-            .await
-            .unwrap();
-        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 2")
+        // Roll back to "only 0001 applied": drop what 0002 and later migrations created.
+        for table in ["charges", "targets", "queue", "rate_buckets"] {
+            sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version >= 2")
             .execute(store.pool())
             .await
             .unwrap();

@@ -20,7 +20,12 @@ pub async fn run(global: &GlobalArgs, args: AlertsArgs) -> Result<u8> {
                 return Ok(exit::OK);
             }
             if alerts.is_empty() {
-                println!("no alerts{}", status.map(|s| format!(" with status {s}")).unwrap_or_default());
+                println!(
+                    "no alerts{}",
+                    status
+                        .map(|s| format!(" with status {s}"))
+                        .unwrap_or_default()
+                );
             }
             for a in &alerts {
                 let title = a
@@ -52,7 +57,10 @@ pub async fn run(global: &GlobalArgs, args: AlertsArgs) -> Result<u8> {
                 for mut a in store.list_alerts(Some("pending"), 100_000).await? {
                     if a.delivery != "immediate" && a.next_attempt_at > now {
                         a.next_attempt_at = now;
-                        store.update_alert(&a).await.context("rescheduling a digest")?;
+                        store
+                            .update_alert(&a)
+                            .await
+                            .context("rescheduling a digest")?;
                     }
                 }
             }
@@ -61,12 +69,19 @@ pub async fn run(global: &GlobalArgs, args: AlertsArgs) -> Result<u8> {
                 "{} message(s): {} delivered, {} to retry, {} dead, {} disabled",
                 r.messages, r.delivered, r.retried, r.dead, r.disabled
             );
-            Ok(if r.retried + r.dead > 0 { exit::MODULE_FAILURES } else { exit::OK })
+            Ok(if r.retried + r.dead > 0 {
+                exit::MODULE_FAILURES
+            } else {
+                exit::OK
+            })
         }
         AlertsCommand::Retry { id } => {
             let dead = store.list_alerts(Some("dead"), 100_000).await?;
             let chosen: Vec<_> = match &id {
-                Some(id) => dead.into_iter().filter(|a| a.id.to_string() == *id).collect(),
+                Some(id) => dead
+                    .into_iter()
+                    .filter(|a| a.id.to_string() == *id)
+                    .collect(),
                 None => dead,
             };
             if chosen.is_empty() {
@@ -79,7 +94,10 @@ pub async fn run(global: &GlobalArgs, args: AlertsArgs) -> Result<u8> {
                 a.status = "pending".into();
                 a.attempts = 0;
                 a.next_attempt_at = Utc::now();
-                store.update_alert(&a).await.context("requeueing an alert")?;
+                store
+                    .update_alert(&a)
+                    .await
+                    .context("requeueing an alert")?;
             }
             println!("{} alert(s) requeued; delivering now", chosen.len());
             let cfg = Config::load(global.config.as_deref())?;
@@ -88,7 +106,11 @@ pub async fn run(global: &GlobalArgs, args: AlertsArgs) -> Result<u8> {
                 "{} message(s): {} delivered, {} to retry, {} dead",
                 r.messages, r.delivered, r.retried, r.dead
             );
-            Ok(if r.retried + r.dead > 0 { exit::MODULE_FAILURES } else { exit::OK })
+            Ok(if r.retried + r.dead > 0 {
+                exit::MODULE_FAILURES
+            } else {
+                exit::OK
+            })
         }
     }
 }

@@ -16,7 +16,10 @@ pub async fn run(global: &GlobalArgs, args: BudgetArgs) -> Result<u8> {
         return Ok(exit::OK);
     }
     if caps.is_empty() {
-        println!("no spending caps configured (add a [budget] section to {})", cfg.source);
+        println!(
+            "no spending caps configured (add a [budget] section to {})",
+            cfg.source
+        );
         return Ok(exit::OK);
     }
     println!(
@@ -24,7 +27,11 @@ pub async fn run(global: &GlobalArgs, args: BudgetArgs) -> Result<u8> {
         "scope", "period", "spent", "limit", "remaining", "used"
     );
     for c in &caps {
-        let used = if c.limit > 0.0 { c.spent / c.limit * 100.0 } else { 100.0 };
+        let used = if c.limit > 0.0 {
+            c.spent / c.limit * 100.0
+        } else {
+            100.0
+        };
         println!(
             "{:<14} {:<8} {:>10.2} {:>10.2} {:>10.2} {:>5.0}%  {}",
             c.scope,

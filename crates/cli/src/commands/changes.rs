@@ -19,8 +19,8 @@ pub fn level_rank(level: &str) -> u8 {
 pub async fn run(global: &GlobalArgs, args: ChangesArgs) -> Result<u8> {
     let since = parse_duration(&args.since)
         .with_context(|| format!("--since {:?}: use a duration like 7d or 12h", args.since))?;
-    let since = chrono::Utc::now()
-        - chrono::Duration::from_std(since).context("--since is too large")?;
+    let since =
+        chrono::Utc::now() - chrono::Duration::from_std(since).context("--since is too large")?;
     let domain = args.domain.as_deref().map(Domain::parse).transpose()?;
     let store = wiring::open_store(global).await?;
     let min = level_rank(args.min_level.as_str());
@@ -34,7 +34,11 @@ pub async fn run(global: &GlobalArgs, args: ChangesArgs) -> Result<u8> {
         return Ok(exit::OK);
     }
     if events.is_empty() {
-        println!("no changes at level {} or above since {}", min_name, since.format("%Y-%m-%d %H:%M UTC"));
+        println!(
+            "no changes at level {} or above since {}",
+            min_name,
+            since.format("%Y-%m-%d %H:%M UTC")
+        );
         return Ok(exit::OK);
     }
     for e in &events {

@@ -64,5 +64,9 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
     println!("      `pforge show <domain>` shows any demo company; `pforge plan` shows the module graph.");
     // The demo's fixtures include a provider that errors on purpose: module failures are expected
     // and shown above, so they do not make the demo itself fail.
-    Ok(if report.input_errors.is_empty() { exit::OK } else { exit::BAD_INPUT })
+    Ok(if report.input_errors.is_empty() {
+        exit::OK
+    } else {
+        exit::BAD_INPUT
+    })
 }

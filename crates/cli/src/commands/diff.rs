@@ -48,7 +48,10 @@ pub async fn run(global: &GlobalArgs, args: DiffArgs) -> Result<u8> {
         .unwrap_or_default();
     let patch = pforge_versioning::diff(&old.data, &new.data, &sets);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&pforge_versioning::patch_to_value(&patch))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&pforge_versioning::patch_to_value(&patch))?
+        );
         return Ok(exit::OK);
     }
     println!("{domain} {}: v{from} → v{to}", args.module);
@@ -62,7 +65,11 @@ pub async fn run(global: &GlobalArgs, args: DiffArgs) -> Result<u8> {
             ChangeKind::Removed => ("-", render(c.old_value.as_ref())),
             ChangeKind::Changed => (
                 "~",
-                format!("{} → {}", render(c.old_value.as_ref()), render(c.new_value.as_ref())),
+                format!(
+                    "{} → {}",
+                    render(c.old_value.as_ref()),
+                    render(c.new_value.as_ref())
+                ),
             ),
         };
         println!("  {mark} {}: {text}", c.path);

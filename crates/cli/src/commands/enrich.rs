@@ -123,13 +123,7 @@ pub async fn enrich(cfg: &Config, store: Arc<dyn Store>, opts: RunOptions) -> Re
         },
         ttls: cfg.ttls()?,
     };
-    let executor = Executor::new(
-        plan.clone(),
-        gateway,
-        store.clone(),
-        versioner,
-        exec_cfg,
-    );
+    let executor = Executor::new(plan.clone(), gateway, store.clone(), versioner, exec_cfg);
 
     if opts.deliver_alerts {
         // Alerts left pending by an earlier run (or a crash) go out first.
@@ -166,9 +160,8 @@ pub async fn enrich(cfg: &Config, store: Arc<dyn Store>, opts: RunOptions) -> Re
             }
         }
     });
-    let domains = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|d| (d, rx))
-    });
+    let domains =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|d| (d, rx)) });
     let result = executor.run(job_id, domains, sink).await;
     if let Some(b) = &bar {
         b.finish_and_clear();
@@ -202,7 +195,9 @@ async fn deliver(cfg: &Config, store: Arc<dyn Store>) {
             "alerts delivered"
         ),
         Ok(_) => {}
-        Err(e) => tracing::warn!(error = %format!("{e:#}"), "alert delivery failed; alerts stay pending"),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "alert delivery failed; alerts stay pending")
+        }
     }
 }
 
@@ -224,6 +219,12 @@ pub fn print_summary(report: &RunReport) {
         println!(
             "{:<28} {:>6} {:>8} {:>10} {:>6} {:>7} {:>8}",
             id, c.ok, c.new_version, c.unchanged, c.fresh, c.failed, c.skipped
+        );
+    }
+    let budget = s.budget_failures();
+    if budget > 0 {
+        println!(
+            "{budget} module run(s) stopped by a budget cap (their dependents degraded or were skipped); see `pforge budget`"
         );
     }
     if !s.failures.is_empty() {

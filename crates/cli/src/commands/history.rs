@@ -30,10 +30,14 @@ pub async fn run(global: &GlobalArgs, args: HistoryArgs) -> Result<u8> {
         let out: Vec<serde_json::Value> = snaps
             .iter()
             .map(|s| {
-                let changes = by_version
+                let changes: Vec<serde_json::Value> = by_version
                     .get(&(s.module.clone(), s.version))
-                    .map(|v| v.iter().map(|e| serde_json::to_value(e).unwrap_or_default()).collect())
-                    .unwrap_or_else(Vec::new);
+                    .map(|v| {
+                        v.iter()
+                            .map(|e| serde_json::to_value(e).unwrap_or_default())
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 serde_json::json!({
                     "module": s.module,
                     "version": s.version,
@@ -68,11 +72,7 @@ pub async fn run(global: &GlobalArgs, args: HistoryArgs) -> Result<u8> {
             what
         );
         for e in changes.into_iter().flatten() {
-            println!(
-                "        [{:<8}] {}",
-                e.level,
-                pforge_versioning::summary(e)
-            );
+            println!("        [{:<8}] {}", e.level, pforge_versioning::summary(e));
         }
     }
     Ok(exit::OK)

@@ -1,18 +1,21 @@
 //! One file per command; `dispatch` routes the parsed command line to it.
 
 mod alerts;
+mod bench;
 mod budget;
 mod changes;
 mod daemon;
 mod demo;
 mod diff;
 mod enrich;
+mod estimate;
 mod fixtures;
 mod history;
 mod jobs;
 mod plan;
 mod show;
 mod worker;
+pub use bench::BenchArgs;
 
 use crate::cli::{Cli, Command};
 use anyhow::Result;
@@ -21,7 +24,7 @@ use anyhow::Result;
 pub async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Enrich(args) => enrich::run(&cli.global, args).await,
-        Command::Plan(args) => plan::run(&cli.global, args),
+        Command::Plan(args) => plan::run(&cli.global, args).await,
         Command::Show(args) => show::run(&cli.global, args).await,
         Command::History(args) => history::run(&cli.global, args).await,
         Command::Diff(args) => diff::run(&cli.global, args).await,
@@ -33,5 +36,6 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Worker(args) => worker::run(&cli.global, args).await,
         Command::Jobs(args) => jobs::run(&cli.global, args).await,
         Command::Daemon(args) => daemon::run(&cli.global, args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }

@@ -13,7 +13,14 @@ pub async fn run(global: &GlobalArgs, args: ShowArgs) -> Result<u8> {
     let domain = Domain::parse(&args.domain)?;
     let store = wiring::open_store(global).await?;
     let titles = module_titles(global);
-    show(store.as_ref(), &domain, args.module.as_deref(), args.json, &titles).await
+    show(
+        store.as_ref(),
+        &domain,
+        args.module.as_deref(),
+        args.json,
+        &titles,
+    )
+    .await
 }
 
 /// Module id → human title, from the plan (ids alone if the config cannot be loaded).
@@ -109,14 +116,28 @@ fn render(v: &Value) -> String {
     let text = match v {
         Value::Null => "-".to_string(),
         Value::String(s) => s.clone(),
-        Value::Array(items) if items.iter().all(|i| i.get("name").is_some()) && !items.is_empty() => items
-            .iter()
-            .filter_map(|i| i.get("name").map(|n| n.as_str().map(str::to_string).unwrap_or_else(|| n.to_string())))
-            .collect::<Vec<_>>()
-            .join(", "),
+        Value::Array(items)
+            if items.iter().all(|i| i.get("name").is_some()) && !items.is_empty() =>
+        {
+            items
+                .iter()
+                .filter_map(|i| {
+                    i.get("name").map(|n| {
+                        n.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| n.to_string())
+                    })
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
         Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => items
             .iter()
-            .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| i.to_string())
+            })
             .collect::<Vec<_>>()
             .join(", "),
         other => other.to_string(),
