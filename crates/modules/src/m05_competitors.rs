@@ -633,6 +633,15 @@ impl Module for Competitors {
         for c in &cites {
             cover(&mut out, c, "/competitor_count");
         }
+        // A peer known only by its domain (SimilarWeb) is named by it.
+        for e in list.iter_mut() {
+            if e.get("name").is_none_or(Value::is_null) {
+                let d = e.get("domain").cloned().unwrap_or(Value::Null);
+                if let Some(o) = e.as_object_mut() {
+                    o.insert("name".into(), d);
+                }
+            }
+        }
         let cited: Vec<(Value, Vec<Citation>)> = list
             .into_iter()
             .map(|e| {

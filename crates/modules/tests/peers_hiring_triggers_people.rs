@@ -409,6 +409,7 @@ async fn techstart_keyed_providers_similarweb_and_crunchbase() {
     let lp = find(c, "id", "launchpadlabs.dev");
     assert_eq!(lp["sources"], serde_json::json!(["wikidata", "similarweb"]));
     assert_eq!(lp["similarity"], 0.81);
+    assert_eq!(find(c, "id", "releasely.com")["name"], "releasely.com");
     assert_eq!(
         find(c, "id", "releasely.com")["sources"],
         serde_json::json!(["similarweb"])

@@ -203,6 +203,12 @@ fn to_ascii_host(host: &str) -> Result<String, String> {
     if ascii.is_empty() {
         return Err("no host name found; give a company domain like example.com".into());
     }
+    if let Some(label) = mixed_script_label(&ascii) {
+        return Err(format!(
+            "label {label:?} mixes Latin with Cyrillic or Greek letters, a common look-alike \
+             (homograph) trick; check the domain or type it in plain ASCII"
+        ));
+    }
     if let Some(c) = ascii
         .chars()
         .find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'))
@@ -338,6 +344,10 @@ mod tests {
         );
         // Unicode TLDs are in the list too (Russian Federation).
         assert_eq!(ok("пример.рф"), "xn--e1afmkfd.xn--p1ai");
+        // A Cyrillic "а" inside a Latin name is a look-alike, refused in Unicode and punycode.
+        assert!(reason("\u{430}pple.com").contains("look-alike"));
+        assert!(reason("xn--pple-43d.com").contains("look-alike"));
+        assert!(reason("g\u{3bf}\u{3bf}gle.com").contains("look-alike"));
     }
 
     #[test]
@@ -541,4 +551,40 @@ mod tests {
             }
         }
     }
+}
+
+/// Script of a letter, for the look-alike check: only the scripts whose letters are commonly
+/// confused with Latin ones.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Script {
+    Latin,
+    Cyrillic,
+    Greek,
+    Other,
+}
+
+fn script_of(c: char) -> Option<Script> {
+    if !c.is_alphabetic() {
+        return None;
+    }
+    Some(match c as u32 {
+        0x41..=0x5A | 0x61..=0x7A | 0xC0..=0x24F | 0x1E00..=0x1EFF => Script::Latin,
+        0x370..=0x3FF | 0x1F00..=0x1FFF => Script::Greek,
+        0x400..=0x52F | 0x1C80..=0x1C8F | 0x2DE0..=0x2DFF | 0xA640..=0xA69F => Script::Cyrillic,
+        _ => Script::Other,
+    })
+}
+
+/// The first label (in Unicode) that mixes Latin letters with Cyrillic or Greek ones, such as
+/// `аpple` with a Cyrillic `а`. Whole-script names (`яндекс.рф`) are fine.
+fn mixed_script_label(ascii: &str) -> Option<String> {
+    let (unicode, _) = idna::domain_to_unicode(ascii);
+    unicode.split('.').find_map(|label| {
+        let scripts: Vec<Script> = label.chars().filter_map(script_of).collect();
+        let latin = scripts.contains(&Script::Latin);
+        let confusable = scripts
+            .iter()
+            .any(|s| matches!(s, Script::Cyrillic | Script::Greek));
+        (latin && confusable).then(|| label.to_string())
+    })
 }
