@@ -100,9 +100,11 @@ fn bench_executor(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
     g.throughput(Throughput::Elements(DOMAINS * 15));
-    for (name, url) in [("sqlite_memory", "sqlite::memory:".to_string()), ("sqlite_file", file_url)] {
-        let store: Arc<dyn Store> =
-            Arc::new(rt.block_on(SqliteStore::open(&url)).expect("store"));
+    for (name, url) in [
+        ("sqlite_memory", "sqlite::memory:".to_string()),
+        ("sqlite_file", file_url),
+    ] {
+        let store: Arc<dyn Store> = Arc::new(rt.block_on(SqliteStore::open(&url)).expect("store"));
         for concurrency in [64usize, 512] {
             let executor = Executor::new(
                 plan(),

@@ -20,10 +20,15 @@ async fn serve() -> String {
     let app = Router::new().route(
         "/api/lookup",
         axum::routing::get(|| async {
-            ([("content-type", "application/json")], r#"{"ok":true,"score":42}"#)
+            (
+                [("content-type", "application/json")],
+                r#"{"ok":true,"score":42}"#,
+            )
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
     format!("http://{addr}")

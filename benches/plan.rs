@@ -5,9 +5,7 @@
 
 use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use pforge_orchestrator::{
-    Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, Registry,
-};
+use pforge_orchestrator::{Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, Registry};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,7 +54,10 @@ fn product_dag() -> Registry {
     let mut r = Registry::new();
     // Registered in reverse so the planner has to sort.
     for (id, deps) in shape.iter().rev() {
-        r.register(node(id.to_string(), deps.iter().map(|d| d.to_string()).collect()));
+        r.register(node(
+            id.to_string(),
+            deps.iter().map(|d| d.to_string()).collect(),
+        ));
     }
     r
 }
@@ -69,7 +70,9 @@ fn synthetic_dag(n: usize) -> Registry {
         let mut deps = Vec::new();
         if i > 0 {
             for k in 1..=3u64 {
-                let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(k as u32 * 17);
+                let h = (i as u64)
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .rotate_left(k as u32 * 17);
                 let d = (h % i as u64) as usize;
                 let id = format!("m{d:04}");
                 if !deps.contains(&id) {

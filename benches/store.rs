@@ -73,7 +73,10 @@ fn bench_store(c: &mut Criterion) {
                     let store = store.clone();
                     async move {
                         for chunk in snaps.chunks(batch) {
-                            store.save_snapshots(chunk, &NoDerivation).await.expect("save");
+                            store
+                                .save_snapshots(chunk, &NoDerivation)
+                                .await
+                                .expect("save");
                         }
                     }
                 },

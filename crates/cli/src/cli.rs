@@ -71,6 +71,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// List recent change events with their significance.
     Changes(ChangesArgs),
+    /// Print or write the latest account brief (Markdown, every claim cited) for a domain.
+    Brief(crate::commands::brief::BriefArgs),
     /// Spend against every budget cap.
     Budget(BudgetArgs),
     /// Inspect and deliver the alert outbox.
@@ -181,6 +183,9 @@ pub struct DemoArgs {
     /// Domain to show at the end.
     #[arg(long, default_value = "techstart.io", value_name = "DOMAIN")]
     pub show: String,
+    /// Port on 127.0.0.1 for the fixture server (a free one is used if it is taken).
+    #[arg(long, default_value_t = 47800)]
+    pub port: u16,
     /// Print the run summary as JSON instead of tables.
     #[arg(long)]
     pub json: bool,

@@ -10,7 +10,6 @@ mod input;
 mod ledger;
 mod limiter;
 // Used by commands that write files named after user input (`brief --out`, exports).
-#[allow(dead_code)]
 mod paths;
 mod progress;
 mod wiring;

@@ -49,6 +49,11 @@ pub fn build_plan(cfg: &Config) -> Result<Plan> {
     for m in modules {
         registry.register(m);
     }
+    // Modules users declared in the config file, validated with errors that name the line.
+    let known: Vec<String> = cfg.providers.keys().cloned().collect();
+    for m in pforge_modules::declarative_modules(&cfg.text, &cfg.source, &known)? {
+        registry.register(m);
+    }
     registry.plan().context("planning the module graph")
 }
 

@@ -37,7 +37,9 @@ impl DnsError {
                 None => "resolver unreachable or unusable".to_string(),
             },
             DnsError::Parse { .. } => "resolver answer could not be parsed".to_string(),
-            DnsError::Status { name, rtype, rcode, .. } => {
+            DnsError::Status {
+                name, rtype, rcode, ..
+            } => {
                 format!("resolver answered {rcode} for {name} {rtype}")
             }
         }

@@ -3,6 +3,8 @@
 //! extractors live beside them. Modules only compute: scheduling is the orchestrator's, and every
 //! outbound call goes through the gateway they are handed.
 
+pub mod declarative;
+mod derived;
 pub mod dns;
 pub mod fingerprints;
 pub mod html;
@@ -15,8 +17,6 @@ mod m06_hiring;
 mod m07_strategic_triggers;
 mod m08_investors;
 mod m09_executives;
-pub mod declarative;
-mod derived;
 mod m10_buying_committee;
 mod m11_displacement_targets;
 mod m12_case_studies;
@@ -25,6 +25,7 @@ mod m14_signal_scoring;
 mod m15_strategic_brief;
 pub mod vendor;
 
+pub use declarative::{declarative_modules, DeclarativeError};
 pub use m01_company_context::CompanyContext;
 pub use m02_tech_stack::{TechStack, TechStackConfig};
 pub use m03_traffic::{Traffic, TrafficConfig};
@@ -34,7 +35,6 @@ pub use m06_hiring::{Hiring, HiringConfig};
 pub use m07_strategic_triggers::StrategicTriggers;
 pub use m08_investors::Investors;
 pub use m09_executives::Executives;
-pub use declarative::{declarative_modules, DeclarativeError};
 pub use m10_buying_committee::BuyingCommittee;
 pub use m11_displacement_targets::DisplacementTargets;
 pub use m12_case_studies::CaseStudies;

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use pforge_budget::{Call, Response};
 use pforge_orchestrator::{
-    Citation, ExpectedCall, Domain, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
+    Citation, Domain, ExpectedCall, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec,
+    SetArray,
 };
 use serde_json::{json, Map, Value};
 use url::Url;

@@ -398,7 +398,10 @@ mod tests {
         }
         let mut sorted = n.clone();
         sorted.sort_by_key(|name| name.to_lowercase());
-        assert_eq!(n, sorted, "technologies are sorted as the executor canonicalizes them");
+        assert_eq!(
+            n, sorted,
+            "technologies are sorted as the executor canonicalizes them"
+        );
 
         let techs = out.data["technologies"].as_array().unwrap();
         let algolia = techs.iter().find(|t| t["name"] == "Algolia").unwrap();

@@ -162,6 +162,20 @@ pub(crate) fn describe_change(e: &ChangeEvent) -> String {
             "rewrote its homepage positioning".into()
         }
         ("m01_company_context", Some("name"), "changed") => "changed its company name".into(),
+        ("m04_financials", Some("financials"), "changed")
+            if segs.len() == 3 && segs[2] == "value" =>
+        {
+            let num = |v: &Option<Value>| v.as_ref().and_then(Value::as_f64);
+            let what = segs[1].replace('_', " ");
+            match (num(&e.old_value), num(&e.new_value)) {
+                (Some(o), Some(n)) => format!(
+                    "reported {what} of {} (was {})",
+                    crate::vendor::human(n),
+                    crate::vendor::human(o)
+                ),
+                _ => format!("reported new {what}"),
+            }
+        }
         ("m09_executives", Some("executives"), "removed") if segs.len() == 2 => {
             format!(
                 "executive left: {}",

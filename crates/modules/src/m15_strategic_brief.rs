@@ -558,8 +558,13 @@ pub(crate) fn render(
             }
             for (k, s) in sigs.iter().take(5) {
                 let desc = str_at(s, "/description").unwrap_or("signal");
+                let noticed = if str_at(s, "/kind") == Some("change") {
+                    "noticed "
+                } else {
+                    ""
+                };
                 let date = str_at(s, "/date")
-                    .map(|d| format!(" ({})", esc(d)))
+                    .map(|d| format!(" ({noticed}{})", esc(d)))
                     .unwrap_or_default();
                 let _ = writeln!(
                     md,
@@ -782,7 +787,8 @@ pub(crate) fn render(
                 .and_then(|(_, t)| str_at(t, "/technology"))
                 .or(dropped.as_deref()),
             &studies,
-            dep("m14_signal_scoring")
+            dep("m14_signal_scoring"),
+            dep("m13_icp_priority").and_then(|d| str_at(d, "/tier")),
         )
     );
     let _ = writeln!(md);
@@ -836,6 +842,7 @@ fn opening(
     target: Option<&str>,
     studies: &[(usize, Value)],
     signals: Option<&Value>,
+    tier: Option<&str>,
 ) -> String {
     let mut s = String::new();
     let top = ranked(signals, "/signals", "/points").into_iter().next();
@@ -870,8 +877,14 @@ fn opening(
             Some(t) => {
                 let _ = write!(s, "{name} runs its site search on {}. ", esc(t));
             }
-            None => {
+            None if matches!(tier, Some("A") | Some("B")) => {
                 let _ = write!(s, "{name} looks like a strong fit for {}. ", esc(product));
+            }
+            None => {
+                let _ = write!(
+                    s,
+                    "{name} is worth a first conversation about site search. "
+                );
             }
         },
     }

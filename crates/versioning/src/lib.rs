@@ -9,11 +9,11 @@
 
 pub mod alerts;
 mod canonical;
-mod outbox;
 pub mod channels;
 mod config;
 pub mod diff;
 pub mod dispatch;
+mod outbox;
 mod pattern;
 pub mod retention;
 pub mod significance;
@@ -28,7 +28,6 @@ pub use channels::webhook::{
     decode_secret, sign as sign_webhook, verify as verify_webhook, SignatureError,
 };
 pub use channels::{Channel, DeliveryOutcome};
-pub use outbox::StoreOutbox;
 pub use config::{ConfigError, VersioningConfig, DEFAULT_CONFIG_TOML};
 pub use diff::{
     apply, changes, diff, patch_from_value, patch_to_value, Change, ChangeKind, DiffError,
@@ -36,6 +35,7 @@ pub use diff::{
 pub use dispatch::{
     AlertOutbox, AttemptRecord, DispatchError, DispatchReport, Dispatcher, OutboxError,
 };
+pub use outbox::StoreOutbox;
 pub use pattern::{glob_matches, pointer_matches};
 pub use retention::{plan_retention, RetentionConfig, RetentionPlan, RetentionPolicy, VersionInfo};
 pub use significance::{

@@ -102,7 +102,7 @@ fn tech_added_and_removed_read_by_name_and_score_by_category_and_competitor_list
         "m02_tech_stack",
         &tech(&[
             ("React", "JavaScript frameworks"),
-            ("Algolia", "Search engines"),
+            ("Sajari", "Search engines"),
             ("Hotjar", "Analytics"),
         ]),
         citations("https://acme.com/", &["/technologies"]),
@@ -137,16 +137,16 @@ fn tech_added_and_removed_read_by_name_and_score_by_category_and_competitor_list
                 "tech-competitor"
             ),
             (
-                "/technologies/Algolia",
-                "added",
-                "high",
-                "tech-search-category"
-            ),
-            (
                 "/technologies/Hotjar",
                 "added",
                 "medium",
                 "tech-added-or-removed"
+            ),
+            (
+                "/technologies/Sajari",
+                "added",
+                "high",
+                "tech-search-category"
             ),
         ]
     );
@@ -160,8 +160,8 @@ fn tech_added_and_removed_read_by_name_and_score_by_category_and_competitor_list
     assert_eq!(es.version, 2);
     assert_eq!(es.detected_at, t0());
     assert_eq!(
-        d.events[1].new_value,
-        Some(json!({"name": "Algolia", "categories": ["Search engines"]}))
+        d.events[2].new_value,
+        Some(json!({"name": "Sajari", "categories": ["Search engines"]}))
     );
 
     // Default routing: high and critical to the console, one alert for the snapshot.
@@ -186,7 +186,7 @@ fn tech_added_and_removed_read_by_name_and_score_by_category_and_competitor_list
         .collect();
     assert_eq!(
         paths,
-        vec!["/technologies/Elasticsearch", "/technologies/Algolia"]
+        vec!["/technologies/Elasticsearch", "/technologies/Sajari"]
     );
     assert_eq!(a.payload["changes"][0]["evidence"], "https://acme.com/");
     assert_eq!(
@@ -200,7 +200,7 @@ fn tech_added_and_removed_read_by_name_and_score_by_category_and_competitor_list
     let text = pforge_versioning::channels::render_text(&msg);
     assert!(
         text.starts_with("[CRITICAL] acme.com: 2 changes in m02_tech_stack\n")
-            && text.contains("  - /technologies/Algolia added (high, rule tech-search-category) evidence: https://acme.com/\n"),
+            && text.contains("  - /technologies/Sajari added (high, rule tech-search-category) evidence: https://acme.com/\n"),
         "{text}"
     );
 

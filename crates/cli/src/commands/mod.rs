@@ -2,6 +2,7 @@
 
 mod alerts;
 mod bench;
+pub mod brief;
 mod budget;
 mod changes;
 mod daemon;
@@ -29,6 +30,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::History(args) => history::run(&cli.global, args).await,
         Command::Diff(args) => diff::run(&cli.global, args).await,
         Command::Changes(args) => changes::run(&cli.global, args).await,
+        Command::Brief(args) => brief::run(&cli.global, args).await,
         Command::Budget(args) => budget::run(&cli.global, args).await,
         Command::Alerts(args) => alerts::run(&cli.global, args).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
