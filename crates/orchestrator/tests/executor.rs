@@ -1,0 +1,180 @@
+//! The executor's failure rules, against a real (in-memory) SQLite store: an error, a panic, a
+//! timeout or an uncited value fails that module only; dependents are skipped or run degraded as
+//! they declare; other modules and domains go on. No network is involved: these modules compute.
+
+use async_trait::async_trait;
+use futures::stream;
+use pforge_budget::Gateway;
+use pforge_orchestrator::{
+    Citation, Domain, Executor, ExecutorConfig, Module, ModuleContext, ModuleError, ModuleOutput,
+    ModuleSpec, Registry, RunEvent,
+};
+use pforge_store::{ItemStatus, NoDerivation, SqliteStore, Store};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What a test module does when run.
+#[derive(Clone, Copy)]
+enum Behaviour {
+    Ok,
+    Fail,
+    Panic,
+    Hang,
+    Uncited,
+    /// Succeeds and reports how many dependencies failed.
+    CountFailedDeps,
+}
+
+struct TestModule {
+    spec: ModuleSpec,
+    behaviour: Behaviour,
+}
+
+fn module(id: &str, deps: &[&str], degraded: bool, behaviour: Behaviour) -> Arc<dyn Module> {
+    Arc::new(TestModule {
+        spec: ModuleSpec {
+            id: id.into(),
+            title: id.into(),
+            dependencies: deps.iter().map(|d| d.to_string()).collect(),
+            providers: vec![],
+            runs_degraded: degraded,
+            set_arrays: vec![],
+        },
+        behaviour,
+    })
+}
+
+#[async_trait]
+impl Module for TestModule {
+    fn spec(&self) -> &ModuleSpec {
+        &self.spec
+    }
+
+    async fn run(&self, ctx: &ModuleContext) -> Result<ModuleOutput, ModuleError> {
+        let cite = Citation::config("test", &[]);
+        let mut out = ModuleOutput::new();
+        match self.behaviour {
+            Behaviour::Ok => {
+                out.set("domain", ctx.domain.as_str(), &cite);
+            }
+            Behaviour::Fail => return Err(ModuleError::Other("provider said no".into())),
+            Behaviour::Panic => panic!("module bug"),
+            Behaviour::Hang => tokio::time::sleep(Duration::from_secs(3600)).await,
+            Behaviour::Uncited => {
+                out.data = json!({"secret_sauce": 42});
+            }
+            Behaviour::CountFailedDeps => {
+                out.set("failed_deps", ctx.failed_dependencies().count(), &cite);
+            }
+        }
+        Ok(out)
+    }
+}
+
+async fn run(modules: Vec<Arc<dyn Module>>, domains: &[&str]) -> (Arc<dyn Store>, BTreeMap<(String, String), ItemStatus>, pforge_orchestrator::RunSummary) {
+    let mut registry = Registry::new();
+    for m in modules {
+        registry.register(m);
+    }
+    let plan = Arc::new(registry.plan().expect("plan"));
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").await.expect("store"));
+    let exec = Executor::new(
+        plan,
+        Gateway::new(Default::default()).expect("gateway"),
+        store.clone(),
+        Arc::new(NoDerivation),
+        ExecutorConfig {
+            module_timeout: Duration::from_millis(300),
+            ..Default::default()
+        },
+    );
+    let job = uuid::Uuid::new_v4();
+    store.create_job(job, "test").await.expect("job");
+    let seen: Arc<Mutex<BTreeMap<(String, String), ItemStatus>>> = Arc::default();
+    let s = seen.clone();
+    let sink = Arc::new(move |e: &RunEvent| {
+        if let RunEvent::ModuleFinished { domain, module, status, .. } = e {
+            s.lock().unwrap().insert((domain.clone(), module.clone()), *status);
+        }
+    });
+    let ds: Vec<Domain> = domains.iter().map(|d| Domain::parse(d).unwrap()).collect();
+    let summary = exec.run(job, stream::iter(ds), sink).await.expect("run");
+    let items = store.items_for_job(job).await.expect("items");
+    let map = seen.lock().unwrap().clone();
+    for i in items {
+        assert_eq!(map.get(&(i.domain.clone(), i.module.clone())), Some(&i.status), "stored item matches event");
+    }
+    (store, map, summary)
+}
+
+fn status(map: &BTreeMap<(String, String), ItemStatus>, d: &str, m: &str) -> ItemStatus {
+    map[&(d.to_string(), m.to_string())]
+}
+
+#[tokio::test]
+async fn errors_panics_timeouts_and_uncited_values_fail_only_their_module() {
+    let (store, map, summary) = run(
+        vec![
+            module("ok", &[], false, Behaviour::Ok),
+            module("fails", &[], false, Behaviour::Fail),
+            module("panics", &[], false, Behaviour::Panic),
+            module("hangs", &[], false, Behaviour::Hang),
+            module("uncited", &[], false, Behaviour::Uncited),
+            module("needs_fails", &["fails"], false, Behaviour::Ok),
+            module("degrades", &["fails", "panics", "ok"], true, Behaviour::CountFailedDeps),
+            module("after_skip", &["needs_fails"], false, Behaviour::Ok),
+        ],
+        &["a-company.com", "b-company.com"],
+    )
+    .await;
+    for d in ["a-company.com", "b-company.com"] {
+        assert_eq!(status(&map, d, "ok"), ItemStatus::NewVersion);
+        for m in ["fails", "panics", "hangs", "uncited"] {
+            assert_eq!(status(&map, d, m), ItemStatus::Failed, "{m}");
+        }
+        assert_eq!(status(&map, d, "needs_fails"), ItemStatus::Skipped);
+        assert_eq!(status(&map, d, "after_skip"), ItemStatus::Skipped, "skips propagate");
+        assert_eq!(status(&map, d, "degrades"), ItemStatus::NewVersion);
+        let degraded = store.latest_snapshot(d, "degrades").await.unwrap().unwrap();
+        assert_eq!(degraded.data["failed_deps"], 2);
+        assert!(store.latest_snapshot(d, "uncited").await.unwrap().is_none(), "an uncited value is never stored");
+    }
+    let errors: Vec<(&str, &str)> = summary
+        .failures
+        .iter()
+        .map(|f| (f.module.as_str(), f.error.as_str()))
+        .collect();
+    assert!(errors.iter().any(|(m, e)| *m == "panics" && e.contains("panicked: module bug")));
+    assert!(errors.iter().any(|(m, e)| *m == "hangs" && e.contains("timed out")));
+    assert!(errors.iter().any(|(m, e)| *m == "uncited" && e.contains("no citation")));
+    assert_eq!(summary.domains, 2);
+    assert_eq!(summary.domains_with_failures, 2);
+}
+
+#[tokio::test]
+async fn a_second_identical_result_is_unchanged_not_a_new_version() {
+    let mods = || vec![module("ok", &[], false, Behaviour::Ok)];
+    let (store, _, _) = run(mods(), &["a-company.com"]).await;
+    // Same store, same output: run again through a fresh executor on the same store.
+    let mut registry = Registry::new();
+    for m in mods() {
+        registry.register(m);
+    }
+    let exec = Executor::new(
+        Arc::new(registry.plan().unwrap()),
+        Gateway::new(Default::default()).unwrap(),
+        store.clone(),
+        Arc::new(NoDerivation),
+        ExecutorConfig::default(),
+    );
+    let job = uuid::Uuid::new_v4();
+    store.create_job(job, "again").await.unwrap();
+    let summary = exec
+        .run(job, stream::iter(vec![Domain::parse("a-company.com").unwrap()]), Arc::new(|_: &RunEvent| {}))
+        .await
+        .unwrap();
+    assert_eq!(summary.modules["ok"].unchanged, 1);
+    assert_eq!(store.snapshot_history("a-company.com", Some("ok")).await.unwrap().len(), 1);
+}
