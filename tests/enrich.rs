@@ -390,3 +390,143 @@ async fn a_spending_cap_stops_paid_calls_with_exit_code_three() {
         "{summary}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_external_fingerprint_database_detects_technologies_on_the_fixture_pages() {
+    let full = repo().join("../shared/data/wappalyzer-mit-6.10.54");
+    if !full.join("technologies").is_dir() {
+        println!(
+            "SKIPPED: {} not found (it sits beside the repository)",
+            full.display()
+        );
+        return;
+    }
+    let sb = Sandbox::new();
+    let server = fixtures(&repo().join("fixtures"), 1).await;
+    let out = sb.pforge(&[
+        "enrich",
+        "techstart.io",
+        "northwind-retail.com",
+        "--fixtures-url",
+        &server.url(),
+        "--fingerprints",
+        full.to_str().unwrap(),
+        "--modules",
+        "m02_tech_stack",
+        "--json",
+        "--no-progress",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let techs = |domain: &str| -> Vec<String> {
+        show_module(&sb, domain, "m02_tech_stack")["data"]["technologies"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let ts = techs("techstart.io");
+    for t in [
+        "Algolia",
+        "HubSpot",
+        "Google Tag Manager",
+        "Next.js",
+        "React",
+        "Cloudflare",
+    ] {
+        assert!(ts.contains(&t.to_string()), "{t} not in {ts:?}");
+    }
+    let nw = techs("northwind-retail.com");
+    for t in ["Magento", "Klaviyo", "Optimizely"] {
+        assert!(nw.contains(&t.to_string()), "{t} not in {nw:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_prunes_old_versions_never_the_latest_and_keeps_patches_consistent() {
+    let sb = Sandbox::new();
+    let cfg = std::fs::read_to_string(sb.config()).expect("config");
+    let cfg = cfg.replacen(
+        "[retention.default]\nkeep_last = 50",
+        "[retention.default]\nkeep_last = 1",
+        1,
+    );
+    assert!(
+        cfg.contains("keep_last = 1"),
+        "the shipped config has a [retention.default] section"
+    );
+    std::fs::write(sb.config(), cfg).expect("write config");
+    let dir = repo().join("fixtures");
+    for epoch in [1, 2] {
+        let server = fixtures(&dir, epoch).await;
+        let (_, code) = enrich_demo(&sb, &server.url(), "all");
+        assert_eq!(code, 0);
+        server.shutdown().await;
+    }
+    let dry = json(&sb.pforge(&["prune", "--dry-run", "--json"]));
+    let out = json(&sb.pforge(&["prune", "--json"]));
+    assert_eq!(dry, out, "the dry run predicts the real one");
+    let m02 = out
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|p| p["domain"] == "techstart.io" && p["module"] == "m02_tech_stack")
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("techstart m02 pruned: {out}"));
+    assert_eq!(m02["deleted"], serde_json::json!([1]));
+    assert_eq!(m02["new_base"], 2);
+    let history = json(&sb.pforge(&[
+        "history",
+        "techstart.io",
+        "--module",
+        "m02_tech_stack",
+        "--json",
+    ]));
+    let versions: Vec<i64> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["version"].as_i64())
+        .collect();
+    assert_eq!(versions, vec![2], "only the latest is left");
+    // Nothing with a single version was touched, and a new version still diffs cleanly.
+    assert!(out
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["domain"] != "blueharbor-health.com"));
+    let server = fixtures(&dir, 1).await;
+    let (_, code) = enrich_demo(&sb, &server.url(), "all");
+    assert_eq!(code, 0);
+    server.shutdown().await;
+    let diff = sb.pforge(&["diff", "techstart.io", "--module", "m02_tech_stack"]);
+    let text = String::from_utf8_lossy(&diff.stdout);
+    assert!(
+        text.contains("v2 → v3") && text.contains("+ /technologies/Algolia"),
+        "{text}"
+    );
+    let old = sb.pforge(&[
+        "diff",
+        "techstart.io",
+        "--module",
+        "m02_tech_stack",
+        "--from",
+        "1",
+        "--to",
+        "3",
+    ]);
+    assert_eq!(old.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&old.stderr).contains("not stored"),
+        "{}",
+        String::from_utf8_lossy(&old.stderr)
+    );
+}

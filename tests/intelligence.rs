@@ -9,17 +9,33 @@ use serde_json::Value;
 
 fn enrich_all(sb: &Sandbox, url: &str) -> Value {
     let out = sb.pforge(&[
-        "enrich", "--file", "fixtures/demo-accounts.csv", "--fixtures-url", url,
-        "--refresh", "all", "--json", "--no-progress",
+        "enrich",
+        "--file",
+        "fixtures/demo-accounts.csv",
+        "--fixtures-url",
+        url,
+        "--refresh",
+        "all",
+        "--json",
+        "--no-progress",
     ]);
     // QuantumLeaf's job board answers 500 on purpose: exit 1, that module only.
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     json(&out)
 }
 
 fn names(v: &Value, key: &str) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|e| e[key].as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e[key].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -31,7 +47,11 @@ async fn fifteen_modules_for_every_demo_account_and_what_changes_between_epochs(
     let server = fixtures(&dir, 1).await;
     let summary = enrich_all(&sb, &server.url());
     server.shutdown().await;
-    assert_eq!(summary["modules"].as_object().map(|m| m.len()), Some(15), "{summary}");
+    assert_eq!(
+        summary["modules"].as_object().map(|m| m.len()),
+        Some(15),
+        "{summary}"
+    );
     assert_eq!(total(&summary, "new_version"), 6 * 15 - 1, "{summary}");
     let failures = summary["failures"].as_array().expect("failures");
     assert_eq!(failures.len(), 1, "{summary}");
@@ -43,25 +63,49 @@ async fn fifteen_modules_for_every_demo_account_and_what_changes_between_epochs(
     assert_eq!(m06["board"]["provider"], "greenhouse");
     assert_eq!(m06["open_jobs"], 10, "{m06}");
     let m09 = show_module(&sb, "techstart.io", "m09_executives")["data"].clone();
-    assert!(names(&m09["executives"], "name").contains(&"Maya Chen".to_string()), "{m09}");
+    assert!(
+        names(&m09["executives"], "name").contains(&"Maya Chen".to_string()),
+        "{m09}"
+    );
     assert!(!names(&m09["executives"], "name").contains(&"Priya Raman".to_string()));
     let m11 = show_module(&sb, "techstart.io", "m11_displacement_targets")["data"].clone();
-    assert_eq!(names(&m11["targets"], "technology"), vec!["Algolia"], "{m11}");
+    assert_eq!(
+        names(&m11["targets"], "technology"),
+        vec!["Algolia"],
+        "{m11}"
+    );
     let m13 = show_module(&sb, "techstart.io", "m13_icp_priority")["data"].clone();
     assert!(m13["score"].as_u64().is_some_and(|s| s <= 100), "{m13}");
-    assert!(m13["factors"].as_array().is_some_and(|f| f.len() >= 5), "{m13}");
+    assert!(
+        m13["factors"].as_array().is_some_and(|f| f.len() >= 5),
+        "{m13}"
+    );
     let brief = show_module(&sb, "techstart.io", "m15_strategic_brief");
     let md = brief["data"]["markdown"].as_str().expect("markdown");
-    assert!(md.contains("TechStart Inc") && md.contains("## Sources") && md.contains("[1]"), "{md}");
+    assert!(
+        md.contains("TechStart Inc") && md.contains("## Sources") && md.contains("[1]"),
+        "{md}"
+    );
     assert!(brief["sources"].as_array().is_some_and(|s| s.len() > 3));
 
     // Northwind, epoch 1: public, Bloomreach to displace, a CEO from the filings and the site.
     let m11 = show_module(&sb, "northwind-retail.com", "m11_displacement_targets")["data"].clone();
-    assert!(names(&m11["targets"], "technology").contains(&"Bloomreach Discovery".to_string()), "{m11}");
+    assert!(
+        names(&m11["targets"], "technology").contains(&"Bloomreach Discovery".to_string()),
+        "{m11}"
+    );
     let m09 = show_module(&sb, "northwind-retail.com", "m09_executives")["data"].clone();
-    assert!(names(&m09["executives"], "name").contains(&"Dana Whitfield".to_string()), "{m09}");
+    assert!(
+        names(&m09["executives"], "name").contains(&"Dana Whitfield".to_string()),
+        "{m09}"
+    );
     let m12 = show_module(&sb, "northwind-retail.com", "m12_case_studies")["data"].clone();
-    assert!(m12["case_studies"].as_array().is_some_and(|c| !c.is_empty()), "{m12}");
+    assert!(
+        m12["case_studies"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty()),
+        "{m12}"
+    );
 
     // Epoch 2.
     let server = fixtures(&dir, 2).await;
@@ -70,7 +114,10 @@ async fn fifteen_modules_for_every_demo_account_and_what_changes_between_epochs(
 
     // A new executive, a hiring surge, a competitor product removed, a new 8-K.
     let m09 = show_module(&sb, "techstart.io", "m09_executives")["data"].clone();
-    assert!(names(&m09["executives"], "name").contains(&"Priya Raman".to_string()), "{m09}");
+    assert!(
+        names(&m09["executives"], "name").contains(&"Priya Raman".to_string()),
+        "{m09}"
+    );
     let m06 = show_module(&sb, "techstart.io", "m06_hiring")["data"].clone();
     assert_eq!(m06["open_jobs"], 15, "{m06}");
     let m11 = show_module(&sb, "techstart.io", "m11_displacement_targets")["data"].clone();
@@ -79,21 +126,50 @@ async fn fifteen_modules_for_every_demo_account_and_what_changes_between_epochs(
     assert!(m14["why_now"].to_string().contains("Algolia"), "{m14}");
     let m09 = show_module(&sb, "northwind-retail.com", "m09_executives")["data"].clone();
     let execs = names(&m09["executives"], "name");
-    assert!(execs.contains(&"Alicia Moreno".to_string()) && !execs.contains(&"Dana Whitfield".to_string()), "{m09}");
+    assert!(
+        execs.contains(&"Alicia Moreno".to_string())
+            && !execs.contains(&"Dana Whitfield".to_string()),
+        "{m09}"
+    );
     let m07 = show_module(&sb, "northwind-retail.com", "m07_strategic_triggers")["data"].clone();
     assert!(m07.to_string().contains("0001999001-25-000011"), "{m07}");
 
     let changes = json(&sb.pforge(&["changes", "--json", "--limit", "100000"]));
     let has = |domain: &str, module: &str, path: &str, kind: &str| {
         changes.as_array().is_some_and(|a| {
-            a.iter().any(|e| e["domain"] == domain && e["module"] == module && e["path"] == path && e["kind"] == kind)
+            a.iter().any(|e| {
+                e["domain"] == domain
+                    && e["module"] == module
+                    && e["path"] == path
+                    && e["kind"] == kind
+            })
         })
     };
-    assert!(has("techstart.io", "m09_executives", "/executives/Priya Raman", "added"));
+    assert!(has(
+        "techstart.io",
+        "m09_executives",
+        "/executives/Priya Raman",
+        "added"
+    ));
     assert!(has("techstart.io", "m06_hiring", "/open_jobs", "changed"));
-    assert!(has("techstart.io", "m02_tech_stack", "/technologies/Algolia", "removed"));
-    assert!(has("northwind-retail.com", "m04_financials", "/filings/0001999001-25-000011", "added"));
-    assert!(has("initech-software.com", "m02_tech_stack", "/technologies/Swiftype", "removed"));
+    assert!(has(
+        "techstart.io",
+        "m02_tech_stack",
+        "/technologies/Algolia",
+        "removed"
+    ));
+    assert!(has(
+        "northwind-retail.com",
+        "m04_financials",
+        "/filings/0001999001-25-000011",
+        "added"
+    ));
+    assert!(has(
+        "initech-software.com",
+        "m02_tech_stack",
+        "/technologies/Swiftype",
+        "removed"
+    ));
 
     // The brief now says why to call.
     let out = sb.pforge(&["brief", "techstart.io"]);

@@ -75,6 +75,8 @@ pub enum Command {
     Brief(crate::commands::brief::BriefArgs),
     /// Spend against every budget cap.
     Budget(BudgetArgs),
+    /// Delete old snapshot versions per the [retention] policy (never the latest).
+    Prune(PruneArgs),
     /// Inspect and deliver the alert outbox.
     Alerts(AlertsArgs),
     /// Run the offline demo: start the fixture server and enrich the bundled demo companies.
@@ -390,4 +392,14 @@ pub enum JobsCommand {
         /// Job id.
         id: String,
     },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PruneArgs {
+    /// Show what would be deleted without deleting anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

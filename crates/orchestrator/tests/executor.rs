@@ -73,13 +73,21 @@ impl Module for TestModule {
     }
 }
 
-async fn run(modules: Vec<Arc<dyn Module>>, domains: &[&str]) -> (Arc<dyn Store>, BTreeMap<(String, String), ItemStatus>, pforge_orchestrator::RunSummary) {
+async fn run(
+    modules: Vec<Arc<dyn Module>>,
+    domains: &[&str],
+) -> (
+    Arc<dyn Store>,
+    BTreeMap<(String, String), ItemStatus>,
+    pforge_orchestrator::RunSummary,
+) {
     let mut registry = Registry::new();
     for m in modules {
         registry.register(m);
     }
     let plan = Arc::new(registry.plan().expect("plan"));
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").await.expect("store"));
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open("sqlite::memory:").await.expect("store"));
     let exec = Executor::new(
         plan,
         Gateway::new(Default::default()).expect("gateway"),
@@ -95,8 +103,16 @@ async fn run(modules: Vec<Arc<dyn Module>>, domains: &[&str]) -> (Arc<dyn Store>
     let seen: Arc<Mutex<BTreeMap<(String, String), ItemStatus>>> = Arc::default();
     let s = seen.clone();
     let sink = Arc::new(move |e: &RunEvent| {
-        if let RunEvent::ModuleFinished { domain, module, status, .. } = e {
-            s.lock().unwrap().insert((domain.clone(), module.clone()), *status);
+        if let RunEvent::ModuleFinished {
+            domain,
+            module,
+            status,
+            ..
+        } = e
+        {
+            s.lock()
+                .unwrap()
+                .insert((domain.clone(), module.clone()), *status);
         }
     });
     let ds: Vec<Domain> = domains.iter().map(|d| Domain::parse(d).unwrap()).collect();
@@ -104,7 +120,11 @@ async fn run(modules: Vec<Arc<dyn Module>>, domains: &[&str]) -> (Arc<dyn Store>
     let items = store.items_for_job(job).await.expect("items");
     let map = seen.lock().unwrap().clone();
     for i in items {
-        assert_eq!(map.get(&(i.domain.clone(), i.module.clone())), Some(&i.status), "stored item matches event");
+        assert_eq!(
+            map.get(&(i.domain.clone(), i.module.clone())),
+            Some(&i.status),
+            "stored item matches event"
+        );
     }
     (store, map, summary)
 }
@@ -123,7 +143,12 @@ async fn errors_panics_timeouts_and_uncited_values_fail_only_their_module() {
             module("hangs", &[], false, Behaviour::Hang),
             module("uncited", &[], false, Behaviour::Uncited),
             module("needs_fails", &["fails"], false, Behaviour::Ok),
-            module("degrades", &["fails", "panics", "ok"], true, Behaviour::CountFailedDeps),
+            module(
+                "degrades",
+                &["fails", "panics", "ok"],
+                true,
+                Behaviour::CountFailedDeps,
+            ),
             module("after_skip", &["needs_fails"], false, Behaviour::Ok),
         ],
         &["a-company.com", "b-company.com"],
@@ -135,20 +160,33 @@ async fn errors_panics_timeouts_and_uncited_values_fail_only_their_module() {
             assert_eq!(status(&map, d, m), ItemStatus::Failed, "{m}");
         }
         assert_eq!(status(&map, d, "needs_fails"), ItemStatus::Skipped);
-        assert_eq!(status(&map, d, "after_skip"), ItemStatus::Skipped, "skips propagate");
+        assert_eq!(
+            status(&map, d, "after_skip"),
+            ItemStatus::Skipped,
+            "skips propagate"
+        );
         assert_eq!(status(&map, d, "degrades"), ItemStatus::NewVersion);
         let degraded = store.latest_snapshot(d, "degrades").await.unwrap().unwrap();
         assert_eq!(degraded.data["failed_deps"], 2);
-        assert!(store.latest_snapshot(d, "uncited").await.unwrap().is_none(), "an uncited value is never stored");
+        assert!(
+            store.latest_snapshot(d, "uncited").await.unwrap().is_none(),
+            "an uncited value is never stored"
+        );
     }
     let errors: Vec<(&str, &str)> = summary
         .failures
         .iter()
         .map(|f| (f.module.as_str(), f.error.as_str()))
         .collect();
-    assert!(errors.iter().any(|(m, e)| *m == "panics" && e.contains("panicked: module bug")));
-    assert!(errors.iter().any(|(m, e)| *m == "hangs" && e.contains("timed out")));
-    assert!(errors.iter().any(|(m, e)| *m == "uncited" && e.contains("no citation")));
+    assert!(errors
+        .iter()
+        .any(|(m, e)| *m == "panics" && e.contains("panicked: module bug")));
+    assert!(errors
+        .iter()
+        .any(|(m, e)| *m == "hangs" && e.contains("timed out")));
+    assert!(errors
+        .iter()
+        .any(|(m, e)| *m == "uncited" && e.contains("no citation")));
     assert_eq!(summary.domains, 2);
     assert_eq!(summary.domains_with_failures, 2);
 }
@@ -172,9 +210,20 @@ async fn a_second_identical_result_is_unchanged_not_a_new_version() {
     let job = uuid::Uuid::new_v4();
     store.create_job(job, "again").await.unwrap();
     let summary = exec
-        .run(job, stream::iter(vec![Domain::parse("a-company.com").unwrap()]), Arc::new(|_: &RunEvent| {}))
+        .run(
+            job,
+            stream::iter(vec![Domain::parse("a-company.com").unwrap()]),
+            Arc::new(|_: &RunEvent| {}),
+        )
         .await
         .unwrap();
     assert_eq!(summary.modules["ok"].unchanged, 1);
-    assert_eq!(store.snapshot_history("a-company.com", Some("ok")).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .snapshot_history("a-company.com", Some("ok"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

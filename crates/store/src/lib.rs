@@ -145,6 +145,9 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a domain from the target list; returns whether it was listed.
     async fn remove_target(&self, domain: &str) -> Result<bool, StoreError>;
 
+    /// Every (domain, module) with stored snapshots and how many versions it has, ordered by
+    /// domain then module: the walk retention pruning makes.
+    async fn snapshot_keys(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
     /// Executes a retention plan for one (domain, module) in one transaction: deletes the listed
     /// snapshot versions and clears the patch of `new_base` (whose patch pointed at a deleted
     /// version). Returns how many versions were deleted; listed versions that do not exist are

@@ -582,6 +582,24 @@ impl Store for SqliteStore {
         Ok(counts)
     }
 
+    async fn snapshot_keys(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT domain, module, COUNT(*) AS versions FROM snapshots \
+             GROUP BY domain, module ORDER BY domain, module",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("domain")?,
+                    r.try_get::<String, _>("module")?,
+                    r.try_get::<i64, _>("versions")?,
+                ))
+            })
+            .collect()
+    }
+
     async fn prune_versions(
         &self,
         domain: &str,

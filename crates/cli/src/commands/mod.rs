@@ -14,6 +14,7 @@ mod fixtures;
 mod history;
 mod jobs;
 mod plan;
+mod prune;
 mod show;
 mod worker;
 pub use bench::BenchArgs;
@@ -32,6 +33,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Changes(args) => changes::run(&cli.global, args).await,
         Command::Brief(args) => brief::run(&cli.global, args).await,
         Command::Budget(args) => budget::run(&cli.global, args).await,
+        Command::Prune(args) => prune::run(&cli.global, args).await,
         Command::Alerts(args) => alerts::run(&cli.global, args).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Fixtures(args) => fixtures::run(args).await,
