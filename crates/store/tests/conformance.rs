@@ -796,6 +796,14 @@ async fn prune_versions_executes_a_retention_plan(h: Harness) {
         .save_snapshot(&snap("acme.io", "m02", 1), &derive)
         .await
         .unwrap();
+    assert_eq!(
+        store.snapshot_keys().await.unwrap(),
+        vec![
+            ("acme.io".to_string(), "m01".to_string(), 5),
+            ("acme.io".to_string(), "m02".to_string(), 1)
+        ],
+        "the keys retention walks"
+    );
     store
         .save_snapshot(&snap("acme.io", "m02", 2), &derive)
         .await
