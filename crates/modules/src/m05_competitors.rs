@@ -10,7 +10,7 @@
 
 use crate::m01_company_context::{cover, official_websites};
 use crate::m04_financials::normalize_company_name;
-use crate::m07_strategic_triggers::set_cited_set;
+use crate::m07_strategic_triggers::{set_cited_set, with_tagged_sources};
 use crate::m08_investors::parse_labels;
 use async_trait::async_trait;
 use pforge_budget::{Call, GatewayError};
@@ -642,22 +642,7 @@ impl Module for Competitors {
                 }
             }
         }
-        let cited: Vec<(Value, Vec<Citation>)> = list
-            .into_iter()
-            .map(|e| {
-                let c: Vec<Citation> = e
-                    .get("sources")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .flat_map(|t| by_source.get(t).cloned().unwrap_or_default())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                (e, c)
-            })
-            .collect();
+        let cited = with_tagged_sources(list, &by_source);
         set_cited_set(&mut out, "competitors", "id", cited, &first);
         let sic = m04
             .as_ref()

@@ -58,6 +58,31 @@ impl Default for StrategicTriggers {
     }
 }
 
+/// Pairs each element with the citations of the sources it names in its `sources` field (tags
+/// such as `"wikidata"` or `"team_page"`, looked up in `by_source`), ready for
+/// [`set_cited_set`].
+pub(crate) fn with_tagged_sources(
+    elements: Vec<Value>,
+    by_source: &std::collections::BTreeMap<&str, Vec<Citation>>,
+) -> Vec<(Value, Vec<Citation>)> {
+    elements
+        .into_iter()
+        .map(|e| {
+            let c: Vec<Citation> = e
+                .get("sources")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .flat_map(|t| by_source.get(t).cloned().unwrap_or_default())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (e, c)
+        })
+        .collect()
+}
+
 /// Sets `key` to a keyed set array whose elements each have their own sources: elements are
 /// put in canonical order (lower-cased `field`, as `pforge_versioning::canonicalize` sorts
 /// them) and `/key/{i}` is cited with that element's citations, so that a change event about

@@ -8,7 +8,7 @@
 //! answer would look like investors leaving.
 
 use crate::m01_company_context::{cover, wikidata_time};
-use crate::m07_strategic_triggers::set_cited_set;
+use crate::m07_strategic_triggers::{set_cited_set, with_tagged_sources};
 use async_trait::async_trait;
 use pforge_budget::{Call, GatewayError, Response};
 use pforge_orchestrator::{
@@ -528,23 +528,7 @@ impl Module for Investors {
         }
 
         let first = cites.first().cloned().unwrap_or_else(|| m01_cite.clone());
-        let with_sources = |list: Vec<Value>| -> Vec<(Value, Vec<Citation>)> {
-            list.into_iter()
-                .map(|e| {
-                    let c: Vec<Citation> = e
-                        .get("sources")
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(Value::as_str)
-                                .flat_map(|t| by_source.get(t).cloned().unwrap_or_default())
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    (e, c)
-                })
-                .collect()
-        };
+        let with_sources = |list: Vec<Value>| with_tagged_sources(list, &by_source);
         set_cited_set(
             &mut out,
             "investors",

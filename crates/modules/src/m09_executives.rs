@@ -10,7 +10,7 @@
 
 use crate::m01_company_context::{attempted, cover};
 use crate::m06_hiring::{fetch_site_page, page_links, site_url};
-use crate::m07_strategic_triggers::set_cited_set;
+use crate::m07_strategic_triggers::{set_cited_set, with_tagged_sources};
 use crate::m08_investors::{claim_items, fetch_entity, fetch_labels, m01_wikidata_id, WdError};
 use async_trait::async_trait;
 use pforge_orchestrator::{
@@ -428,22 +428,7 @@ impl Module for Executives {
             .cloned()
             .or_else(|| notes.first().map(|(_, c)| c.clone()))
             .unwrap_or_else(|| Citation::derived(ID, &[]));
-        let cited: Vec<(Value, Vec<Citation>)> = execs
-            .into_iter()
-            .map(|e| {
-                let c: Vec<Citation> = e
-                    .get("sources")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .flat_map(|t| by_source.get(t).cloned().unwrap_or_default())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                (e, c)
-            })
-            .collect();
+        let cited = with_tagged_sources(execs, &by_source);
         set_cited_set(&mut out, "executives", "name", cited, &first);
         out.set("team_page", team_page, &first);
         out.set("leadership_filings", filings, &Citation::derived(M04, &[]));
