@@ -145,8 +145,8 @@ impl Module for TechStack {
             }
         }
         let mut detections = self.db.detect(&obs);
-        // The executor canonicalizes set arrays case-insensitively; emit that order so the DNS
-        // citations below, which point at array indexes, stay on their technology.
+        // Emit the order the executor canonicalizes to (case-insensitive by name), so what the
+        // module returns is already what gets stored.
         detections.sort_by_cached_key(|d| (d.name.to_lowercase(), d.name.clone()));
 
         let mut out = ModuleOutput::new();

@@ -10,7 +10,7 @@ use pforge_budget::{Gateway, GatewayError};
 use pforge_store::{
     DeriveChanges, ItemStatus, NewSnapshot, SaveOutcome, Snapshot, Store, StoreError, WorkItem,
 };
-use pforge_versioning::{canonicalize, content_hash};
+use pforge_versioning::{canonicalize, content_hash, remap_pointer};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -470,7 +470,16 @@ impl Executor {
         writer: &Writer,
     ) -> Result<ModuleResult, ExecError> {
         let spec = module.spec();
-        output.data = canonicalize(&output.data, &spec.set_arrays);
+        let canonical = canonicalize(&output.data, &spec.set_arrays);
+        if canonical != output.data {
+            // Citations point into the data by index: keep each on its element after the sort.
+            for c in output.sources.iter_mut() {
+                for p in c.covers.iter_mut() {
+                    *p = remap_pointer(&output.data, &canonical, &spec.set_arrays, p);
+                }
+            }
+            output.data = canonical;
+        }
         let hash = content_hash(&output.data);
         let citations = serde_json::to_value(&output.sources).unwrap_or_default();
         let new = NewSnapshot {

@@ -25,6 +25,8 @@ enum Behaviour {
     Uncited,
     /// Succeeds and reports how many dependencies failed.
     CountFailedDeps,
+    /// Emits a declared set out of canonical order, with one element cited on its own.
+    UnsortedSet,
 }
 
 struct TestModule {
@@ -67,6 +69,12 @@ impl Module for TestModule {
             }
             Behaviour::CountFailedDeps => {
                 out.set("failed_deps", ctx.failed_dependencies().count(), &cite);
+            }
+            Behaviour::UnsortedSet => {
+                out.set("items", json!([{"id": "zeta"}, {"id": "alpha"}]), &cite);
+                let mut own = Citation::config("zeta-source", &[]);
+                own.covers = vec!["/items/0".into()];
+                out.sources.push(own);
             }
         }
         Ok(out)
@@ -225,5 +233,36 @@ async fn a_second_identical_result_is_unchanged_not_a_new_version() {
             .unwrap()
             .len(),
         1
+    );
+}
+
+#[tokio::test]
+async fn citations_follow_their_element_when_the_executor_sorts_a_set() {
+    let mut m = TestModule {
+        spec: module("sets", &[], false, Behaviour::Ok).spec().clone(),
+        behaviour: Behaviour::UnsortedSet,
+    };
+    m.spec.set_arrays = vec![pforge_orchestrator::SetArray::keyed("/items", "id")];
+    let (store, _, _) = run(vec![Arc::new(m)], &["a-company.com"]).await;
+    let snap = store
+        .latest_snapshot("a-company.com", "sets")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        snap.data["items"][1]["id"], "zeta",
+        "stored in canonical order"
+    );
+    let own = snap
+        .citations
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["source"] == "config:zeta-source")
+        .unwrap();
+    assert_eq!(
+        own["covers"],
+        json!(["/items/1"]),
+        "the citation moved with its element"
     );
 }

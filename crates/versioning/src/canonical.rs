@@ -58,6 +58,80 @@ pub fn canonicalize(value: &Value, sets: &[SetArray]) -> Value {
     v
 }
 
+/// Translates a JSON Pointer into `original` to the same value's pointer in its canonical form
+/// (`canonical = canonicalize(original, sets)`): an index into a set array is replaced by the
+/// index its element moved to. Citations point into module data by index, so they must follow
+/// their element when canonicalization reorders a set. A pointer that cannot be followed is
+/// returned unchanged.
+pub fn remap_pointer(
+    original: &Value,
+    canonical: &Value,
+    sets: &[SetArray],
+    pointer: &str,
+) -> String {
+    if pointer.is_empty() || !pointer.starts_with('/') {
+        return pointer.to_string();
+    }
+    let set_paths: Vec<(Vec<&str>, Option<&str>)> = sets
+        .iter()
+        .map(|s| {
+            (
+                s.pointer
+                    .split('/')
+                    .skip(1)
+                    .filter(|x| !x.is_empty())
+                    .collect(),
+                s.key.as_deref(),
+            )
+        })
+        .collect();
+    let mut path: Vec<String> = Vec::new();
+    let mut out = String::new();
+    let (mut orig, mut canon) = (Some(original), Some(canonical));
+    for raw in pointer.split('/').skip(1) {
+        let mut segment = raw.to_string();
+        if let (Some(Value::Array(o)), Some(Value::Array(c)), Ok(i)) =
+            (orig, canon, raw.parse::<usize>())
+        {
+            let set = set_paths.iter().find(|(segs, _)| {
+                segs.len() == path.len()
+                    && segs
+                        .iter()
+                        .zip(&path)
+                        .all(|(s, p)| *s == "*" || *s == p.as_str())
+            });
+            if let (Some((_, key)), Some(element)) = (set, o.get(i)) {
+                let identity = |v: &Value| match key {
+                    Some(k) => v.get(*k).cloned(),
+                    None => Some(v.clone()),
+                };
+                let wanted = identity(element);
+                if let Some(j) = c
+                    .iter()
+                    .position(|e| wanted.is_some() && identity(e) == wanted)
+                {
+                    segment = j.to_string();
+                }
+            }
+        }
+        let unescaped = unescape(raw);
+        orig = orig.and_then(|v| step(v, &unescaped));
+        canon = canon.and_then(|v| step(v, &unescape(&segment)));
+        path.push(unescaped);
+        out.push('/');
+        out.push_str(&segment);
+    }
+    out
+}
+
+fn step<'a>(v: &'a Value, segment: &str) -> Option<&'a Value> {
+    match v {
+        Value::Object(m) => m.get(segment),
+        Value::Array(a) => segment.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    }
+}
+
 /// Rebuilds objects with keys in order, whatever map type serde_json was built with (with the
 /// `preserve_order` feature a map keeps insertion order, which would make hashes unstable).
 fn sort_keys(v: &Value) -> Value {
@@ -124,9 +198,8 @@ fn sort_key(item: &Value, key: Option<&str>) -> (String, String) {
     (id, item.to_string())
 }
 
-/// Identity text of a value: strings compare case-insensitively. Modules that cite array
-/// elements by index must emit set arrays in this same order (see `canonical_order` in the
-/// modules crate) so their citation pointers stay valid after canonicalization.
+/// Identity text of a value: strings compare case-insensitively. Citation pointers that index
+/// into a reordered set are moved with their element by [`remap_pointer`].
 fn text_of(v: &Value) -> String {
     match v {
         Value::String(s) => s.to_lowercase(),
@@ -142,4 +215,47 @@ pub fn content_hash(canonical: &Value) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<String>()
+}
+
+#[cfg(test)]
+mod remap_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn citation_pointers_follow_their_element_when_a_set_is_reordered() {
+        let original = json!({
+            "technologies": [
+                {"name": "jsDelivr", "evidence": ["a"]},
+                {"name": "Algolia", "evidence": ["b", "c"]},
+                {"name": "HubSpot", "evidence": []}
+            ],
+            "mx": ["b.example", "a.example"],
+            "plain": [3, 1]
+        });
+        let sets = vec![
+            SetArray::keyed("/technologies", "name"),
+            SetArray::scalars("/mx"),
+        ];
+        let canonical = canonicalize(&original, &sets);
+        let remap = |p: &str| remap_pointer(&original, &canonical, &sets, p);
+        assert_eq!(remap("/technologies/0"), "/technologies/2");
+        assert_eq!(
+            remap("/technologies/1/evidence/1"),
+            "/technologies/0/evidence/1"
+        );
+        assert_eq!(remap("/technologies/2"), "/technologies/1");
+        assert_eq!(remap("/mx/0"), "/mx/1");
+        assert_eq!(remap("/plain/0"), "/plain/0", "not a set: order is data");
+        assert_eq!(remap("/technologies"), "/technologies");
+        assert_eq!(remap("/missing/3"), "/missing/3");
+        assert_eq!(remap(""), "");
+        for (i, name) in ["jsDelivr", "Algolia", "HubSpot"].iter().enumerate() {
+            let p = remap(&format!("/technologies/{i}"));
+            assert_eq!(
+                canonical.pointer(&p).and_then(|t| t.get("name")),
+                Some(&json!(name))
+            );
+        }
+    }
 }

@@ -23,7 +23,7 @@ pub use alerts::{
     due_at, group_messages, AlertRouter, AlertRule, AlertsConfig, ChannelConfig, Delivery,
     DeliveryConfig, Message, Recipient,
 };
-pub use canonical::{canonicalize, content_hash, SetArray};
+pub use canonical::{canonicalize, content_hash, remap_pointer, SetArray};
 pub use channels::webhook::{
     decode_secret, sign as sign_webhook, verify as verify_webhook, SignatureError,
 };
