@@ -5,6 +5,9 @@
 //!
 //! `cargo bench -p pforge-orchestrator --bench executor`
 
+#[path = "common/mod.rs"]
+mod common;
+
 use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use futures::stream;
@@ -40,23 +43,7 @@ impl Module for Noop {
 }
 
 fn plan() -> Arc<pforge_orchestrator::Plan> {
-    let shape: &[(&str, &[&str])] = &[
-        ("m01", &[]),
-        ("m02", &[]),
-        ("m03", &[]),
-        ("m04", &[]),
-        ("m05", &["m01", "m02"]),
-        ("m06", &["m01"]),
-        ("m07", &["m01", "m04"]),
-        ("m08", &["m04", "m07"]),
-        ("m09", &["m01", "m06"]),
-        ("m10", &["m06"]),
-        ("m11", &["m02", "m05"]),
-        ("m12", &["m11"]),
-        ("m13", &["m03", "m04", "m10"]),
-        ("m14", &["m07", "m08", "m11"]),
-        ("m15", &["m09", "m10", "m11"]),
-    ];
+    let shape = common::PRODUCT_SHAPE;
     let mut r = Registry::new();
     for (id, deps) in shape {
         r.register(Arc::new(Noop(ModuleSpec {

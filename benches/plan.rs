@@ -3,6 +3,9 @@
 //!
 //! `cargo bench -p pforge-orchestrator --bench plan`
 
+#[path = "common/mod.rs"]
+mod common;
+
 use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use pforge_orchestrator::{Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, Registry};
@@ -34,23 +37,7 @@ fn node(id: String, deps: Vec<String>) -> Arc<dyn Module> {
 
 /// The product's 15 modules and exact dependencies (4 waves).
 fn product_dag() -> Registry {
-    let shape: &[(&str, &[&str])] = &[
-        ("m01", &[]),
-        ("m02", &[]),
-        ("m03", &[]),
-        ("m04", &[]),
-        ("m05", &["m01", "m02"]),
-        ("m06", &["m01"]),
-        ("m07", &["m01", "m04"]),
-        ("m08", &["m04", "m07"]),
-        ("m09", &["m01", "m06"]),
-        ("m10", &["m06"]),
-        ("m11", &["m02", "m05"]),
-        ("m12", &["m11"]),
-        ("m13", &["m03", "m04", "m10"]),
-        ("m14", &["m07", "m08", "m11"]),
-        ("m15", &["m09", "m10", "m11"]),
-    ];
+    let shape = common::PRODUCT_SHAPE;
     let mut r = Registry::new();
     // Registered in reverse so the planner has to sort.
     for (id, deps) in shape.iter().rev() {
