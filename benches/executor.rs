@@ -12,10 +12,8 @@ use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use futures::stream;
 use pforge_budget::Gateway;
-use pforge_orchestrator::{
-    Citation, Domain, EventSink, Executor, ExecutorConfig, Module, ModuleContext, ModuleError,
-    ModuleOutput, ModuleSpec, RefreshPolicy, Registry,
-};
+use pforge_core::{Citation, Domain, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec};
+use pforge_orchestrator::{EventSink, Executor, ExecutorConfig, RefreshPolicy, Registry};
 use pforge_store::{NoDerivation, SqliteStore, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};

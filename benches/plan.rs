@@ -8,7 +8,8 @@ mod common;
 
 use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use pforge_orchestrator::{Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, Registry};
+use pforge_core::{Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec};
+use pforge_orchestrator::Registry;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pforge_orchestrator::Domain;
+use pforge_core::Domain;
 
 fuzz_target!(|data: &[u8]| {
     let input = String::from_utf8_lossy(data);

@@ -245,35 +245,14 @@ pub struct DiffArgs {
     pub json: bool,
 }
 
-/// Significance levels, lowest first.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Level {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Level {
-    /// The level's name as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Low => "low",
-            Level::Medium => "medium",
-            Level::High => "high",
-            Level::Critical => "critical",
-        }
-    }
-}
-
 #[derive(Debug, Args, Clone)]
 pub struct ChangesArgs {
     /// Only changes detected within this period (e.g. 7d, 12h, 30m).
     #[arg(long, default_value = "7d", value_name = "AGE")]
     pub since: String,
-    /// Only changes at this level or above.
-    #[arg(long, value_enum, default_value_t = Level::Low)]
-    pub min_level: Level,
+    /// Only changes at this level or above: low, medium, high or critical.
+    #[arg(long, default_value = "low", value_name = "LEVEL")]
+    pub min_level: pforge_core::Level,
     /// Only this domain.
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,

@@ -3,7 +3,7 @@
 //! memory; invalid lines are reported (one line each) and the rest go on.
 
 use anyhow::{Context, Result};
-use pforge_orchestrator::{Domain, DomainError};
+use pforge_core::{Domain, DomainError};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};

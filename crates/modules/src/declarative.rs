@@ -25,7 +25,7 @@
 
 use async_trait::async_trait;
 use pforge_budget::Call;
-use pforge_orchestrator::{Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec};
+use pforge_core::{Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -588,7 +588,7 @@ mod tests {
     use axum::routing::get;
     use axum::{Json, Router};
     use pforge_budget::{Gateway, ProviderConfig, ProvidersConfig};
-    use pforge_orchestrator::Domain;
+    use pforge_core::Domain;
     use serde_json::json;
     use std::collections::HashMap;
 

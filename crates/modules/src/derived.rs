@@ -3,7 +3,7 @@
 //! module's output still points at the page or API answer it ultimately came from.
 
 use crate::m01_company_context::cover;
-use pforge_orchestrator::{Citation, ModuleContext, ModuleOutput};
+use pforge_core::{Citation, ModuleContext, ModuleOutput};
 use serde_json::Value;
 
 /// Whether citation pointer `p` supports (or is supported within) the value at `pointer`.
@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn canonical_order_matches_the_executor_and_keeps_citations_on_their_element() {
-        use pforge_orchestrator::SetArray;
+        use pforge_core::SetArray;
         let mut out = ModuleOutput::new();
         let base = Citation::config("x", &[]);
         out.set(
@@ -382,7 +382,7 @@ pub(crate) fn region_key(s: &str) -> String {
 #[cfg(test)]
 pub(crate) mod test_support {
     use pforge_budget::{Gateway, ProvidersConfig};
-    use pforge_orchestrator::{Citation, DependencyResult, Domain, ModuleContext, ModuleOutput};
+    use pforge_core::{Citation, DependencyResult, Domain, ModuleContext, ModuleOutput};
     use serde_json::Value;
     use std::collections::BTreeMap;
     use std::sync::Arc;

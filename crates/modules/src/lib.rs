@@ -43,7 +43,7 @@ pub use m14_signal_scoring::SignalScoring;
 pub use m15_strategic_brief::StrategicBrief;
 pub use vendor::{BuyingCommitteeConfig, SignalScoringConfig, VendorConfig};
 
-use pforge_orchestrator::Module;
+use pforge_core::Module;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -9,7 +9,7 @@ use crate::html::{self, PageFacts};
 use async_trait::async_trait;
 use chrono::Utc;
 use pforge_budget::{Call, Response};
-use pforge_orchestrator::{
+use pforge_core::{
     Citation, Domain, ExpectedCall, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec,
     SetArray,
 };

@@ -10,7 +10,7 @@ use crate::ModulesError;
 use async_trait::async_trait;
 use chrono::Utc;
 use pforge_budget::Call;
-use pforge_orchestrator::{
+use pforge_core::{
     Citation, ExpectedCall, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use serde::Deserialize;
@@ -271,7 +271,7 @@ mod tests {
     use axum::routing::get;
     use axum::Router;
     use pforge_budget::{Gateway, ProviderConfig, ProvidersConfig};
-    use pforge_orchestrator::Domain;
+    use pforge_core::Domain;
     use std::collections::{BTreeMap, HashMap};
 
     const HOMEPAGE: &str = r#"<!DOCTYPE html><html><head>

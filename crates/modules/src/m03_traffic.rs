@@ -9,7 +9,7 @@ use crate::ModulesError;
 use async_trait::async_trait;
 use chrono::{Datelike, Months, NaiveDate, Utc};
 use pforge_budget::Call;
-use pforge_orchestrator::{
+use pforge_core::{
     Citation, ExpectedCall, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use serde::Deserialize;

@@ -9,7 +9,7 @@ use crate::m01_company_context::{attempted, cover};
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use pforge_budget::{Call, Response};
-use pforge_orchestrator::{
+use pforge_core::{
     Citation, ExpectedCall, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use serde::Deserialize;

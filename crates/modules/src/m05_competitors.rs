@@ -14,7 +14,7 @@ use crate::m07_strategic_triggers::{set_cited_set, with_tagged_sources};
 use crate::m08_investors::parse_labels;
 use async_trait::async_trait;
 use pforge_budget::{Call, GatewayError};
-use pforge_orchestrator::{
+use pforge_core::{
     Citation, Domain, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use serde_json::{json, Value};

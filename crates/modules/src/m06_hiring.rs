@@ -12,7 +12,7 @@ use crate::m01_company_context::attempted;
 use crate::ModulesError;
 use async_trait::async_trait;
 use pforge_budget::{Call, GatewayError, Response};
-use pforge_orchestrator::{
+use pforge_core::{
     Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use regex::Regex;

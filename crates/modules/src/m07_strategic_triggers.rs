@@ -9,7 +9,7 @@
 use crate::m01_company_context::{attempted, cover};
 use crate::m06_hiring::{fetch_site_page, same_site_path};
 use async_trait::async_trait;
-use pforge_orchestrator::{
+use pforge_core::{
     Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use regex::Regex;

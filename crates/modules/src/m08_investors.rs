@@ -11,7 +11,7 @@ use crate::m01_company_context::{cover, wikidata_time};
 use crate::m07_strategic_triggers::{set_cited_set, with_tagged_sources};
 use async_trait::async_trait;
 use pforge_budget::{Call, GatewayError, Response};
-use pforge_orchestrator::{
+use pforge_core::{
     Citation, Domain, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use serde_json::{json, Value};

@@ -13,7 +13,7 @@ use crate::m06_hiring::{fetch_site_page, page_links, site_url};
 use crate::m07_strategic_triggers::{set_cited_set, with_tagged_sources};
 use crate::m08_investors::{claim_items, fetch_entity, fetch_labels, m01_wikidata_id, WdError};
 use async_trait::async_trait;
-use pforge_orchestrator::{
+use pforge_core::{
     Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use scraper::Html;

@@ -10,7 +10,7 @@ use crate::derived::{array_at, carry, cite, failure_notes, first_str};
 use crate::vendor::{BuyingCommitteeConfig, CompiledPersona, Role};
 use crate::ModulesError;
 use async_trait::async_trait;
-use pforge_orchestrator::{
+use pforge_core::{
     Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use serde_json::{json, Value};
@@ -237,7 +237,7 @@ impl Module for BuyingCommittee {
 mod tests {
     use super::*;
     use crate::derived::test_support::{ctx_for, ready};
-    use pforge_orchestrator::DependencyResult;
+    use pforge_core::DependencyResult;
 
     pub(crate) fn personas() -> BuyingCommitteeConfig {
         toml::from_str(

@@ -5,7 +5,7 @@
 use crate::derived::{array_at, carry, cite, first_str, num_at};
 use crate::vendor::VendorConfig;
 use async_trait::async_trait;
-use pforge_orchestrator::{
+use pforge_core::{
     Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use serde_json::{json, Value};

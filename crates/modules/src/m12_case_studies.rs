@@ -6,7 +6,7 @@ use crate::derived::{cite, AccountFacts, Fact};
 use crate::vendor::{human, size_band, CaseStudy, VendorConfig};
 use async_trait::async_trait;
 use chrono::Utc;
-use pforge_orchestrator::{
+use pforge_core::{
     Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use serde_json::{json, Value};

@@ -8,7 +8,7 @@
 use crate::derived::{array_at, cite, first_str, region_key, same_name, AccountFacts, Fact};
 use crate::vendor::{human, Icp, VendorConfig};
 use async_trait::async_trait;
-use pforge_orchestrator::{
+use pforge_core::{
     Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use serde_json::{json, Value};
@@ -551,7 +551,7 @@ mod tests {
         .unwrap()
     }
 
-    fn full_ctx() -> pforge_orchestrator::ModuleContext {
+    fn full_ctx() -> pforge_core::ModuleContext {
         ctx_for(
             "northwind-retail.com",
             vec![

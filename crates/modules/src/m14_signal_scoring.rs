@@ -11,8 +11,9 @@ use crate::vendor::SignalScoringConfig;
 use crate::ModulesError;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use pforge_orchestrator::{
-    ChangeEvent, Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
+use pforge_core::{
+    ChangeEvent, ChangeKind, Citation, Module, ModuleContext, ModuleError, ModuleOutput,
+    ModuleSpec, SetArray,
 };
 use regex::Regex;
 use serde_json::{json, Value};
@@ -119,7 +120,7 @@ pub(crate) fn describe_change(e: &ChangeEvent) -> String {
         v.as_ref()
             .and_then(|v| first_str(v, &["name", "title", "form"]).map(str::to_string))
     };
-    let value = if e.kind == "removed" {
+    let value = if e.kind == ChangeKind::Removed {
         &e.old_value
     } else {
         &e.new_value
@@ -442,11 +443,11 @@ mod tests {
             module: module.into(),
             version: 2,
             path: path.into(),
-            kind: kind.into(),
+            kind: ChangeKind::parse(kind).expect("test kind"),
             old_value: Some(json!({"name": "Algolia"})),
             new_value: None,
             significance: sig,
-            level: "critical".into(),
+            level: pforge_core::Level::Critical,
             rule: "tech-competitor".into(),
             detected_at: Utc::now() - Duration::days(days_ago),
         }

@@ -9,7 +9,7 @@
 use crate::derived::{array_at, first_str, num_at, sources_for, str_at};
 use crate::vendor::{human, VendorConfig};
 use async_trait::async_trait;
-use pforge_orchestrator::{
+use pforge_core::{
     Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use serde_json::{json, Value};
@@ -975,7 +975,7 @@ impl Module for StrategicBrief {
 mod tests {
     use super::*;
     use crate::derived::test_support::{ctx_for, failed, output};
-    use pforge_orchestrator::DependencyResult;
+    use pforge_core::DependencyResult;
     use std::sync::Arc;
 
     fn vendor() -> VendorConfig {

@@ -9,10 +9,8 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use pforge_budget::{Gateway, ProviderConfig, ProvidersConfig};
+use pforge_core::{DependencyResult, Domain, Module, ModuleContext, ModuleError, ModuleOutput};
 use pforge_modules::{CompanyContext, Financials, Traffic, TrafficConfig};
-use pforge_orchestrator::{
-    DependencyResult, Domain, Module, ModuleContext, ModuleError, ModuleOutput,
-};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;

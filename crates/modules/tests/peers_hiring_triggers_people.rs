@@ -5,13 +5,11 @@
 //! is the epoch-1 output, as the store would hand it over.
 
 use pforge_budget::{Gateway, ProviderConfig, ProvidersConfig};
+use pforge_core::{DependencyResult, Domain, Module, ModuleContext, ModuleError, ModuleOutput};
 use pforge_fixture_server::{rewrite_base_url, FixtureServer};
 use pforge_modules::{
     CompanyContext, Competitors, Executives, Financials, Hiring, HiringConfig, Investors,
     StrategicTriggers,
-};
-use pforge_orchestrator::{
-    DependencyResult, Domain, Module, ModuleContext, ModuleError, ModuleOutput,
 };
 use pforge_versioning::significance::Significance;
 use pforge_versioning::{canonicalize, diff, VersioningConfig};

@@ -3,10 +3,11 @@
 //! bounded number are in flight at once, so input is streamed and memory stays flat; a global
 //! semaphore bounds concurrent module runs. Every (job, domain, module) is recorded in the store.
 
-use crate::{DependencyResult, Domain, Module, ModuleContext, ModuleError, ModuleOutput, Plan};
+use crate::Plan;
 use chrono::Utc;
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use pforge_budget::{Gateway, GatewayError};
+use pforge_core::{DependencyResult, Domain, Module, ModuleContext, ModuleError, ModuleOutput};
 use pforge_store::{
     DeriveChanges, ItemStatus, NewSnapshot, SaveOutcome, Snapshot, Store, StoreError, WorkItem,
 };

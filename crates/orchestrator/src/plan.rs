@@ -4,10 +4,10 @@
 //! (duplicate ids, unknown dependencies, cycles) so that the executor never has to, and derives
 //! waves by longest-path layering for display and estimates.
 
-use crate::Module;
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
+use pforge_core::Module;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
@@ -452,7 +452,7 @@ fn find_cycle(graph: &DiGraph<usize, ()>, modules: &[Arc<dyn Module>]) -> Vec<St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ModuleContext, ModuleError, ModuleOutput, ModuleSpec};
+    use pforge_core::{ModuleContext, ModuleError, ModuleOutput, ModuleSpec};
     use async_trait::async_trait;
     use proptest::prelude::*;
 

@@ -5,10 +5,8 @@
 use async_trait::async_trait;
 use futures::stream;
 use pforge_budget::Gateway;
-use pforge_orchestrator::{
-    Citation, Domain, Executor, ExecutorConfig, Module, ModuleContext, ModuleError, ModuleOutput,
-    ModuleSpec, Registry, RunEvent,
-};
+use pforge_core::{Citation, Domain, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec};
+use pforge_orchestrator::{Executor, ExecutorConfig, Registry, RunEvent};
 use pforge_store::{ItemStatus, NoDerivation, SqliteStore, Store};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -242,7 +240,7 @@ async fn citations_follow_their_element_when_the_executor_sorts_a_set() {
         spec: module("sets", &[], false, Behaviour::Ok).spec().clone(),
         behaviour: Behaviour::UnsortedSet,
     };
-    m.spec.set_arrays = vec![pforge_orchestrator::SetArray::keyed("/items", "id")];
+    m.spec.set_arrays = vec![pforge_core::SetArray::keyed("/items", "id")];
     let (store, _, _) = run(vec![Arc::new(m)], &["a-company.com"]).await;
     let snap = store
         .latest_snapshot("a-company.com", "sets")

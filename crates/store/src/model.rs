@@ -150,27 +150,7 @@ pub struct NewSnapshot {
     pub job_id: Option<Uuid>,
 }
 
-/// A change detected between two versions, scored for significance.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ChangeEvent {
-    pub id: Uuid,
-    pub domain: String,
-    pub module: String,
-    /// Version that introduced the change.
-    pub version: i64,
-    /// JSON Pointer of the changed value.
-    pub path: String,
-    /// `added`, `removed` or `changed`.
-    pub kind: String,
-    pub old_value: Option<Value>,
-    pub new_value: Option<Value>,
-    pub significance: i64,
-    /// `low`, `medium`, `high` or `critical`.
-    pub level: String,
-    /// Name of the significance rule that scored it.
-    pub rule: String,
-    pub detected_at: DateTime<Utc>,
-}
+pub use pforge_core::ChangeEvent;
 
 /// An alert waiting in (or delivered from) the outbox. `id` is stable across retries so that
 /// receivers can de-duplicate.

@@ -765,11 +765,19 @@ fn event_from_row(row: &PgRow) -> Result<ChangeEvent, StoreError> {
         module: col(row, T, "module")?,
         version: col(row, T, "version")?,
         path: col(row, T, "path")?,
-        kind: col(row, T, "kind")?,
+        kind: {
+            let text: String = col(row, T, "kind")?;
+            pforge_core::ChangeKind::parse(&text)
+                .ok_or_else(|| corrupt(T, format!("unknown change kind {text:?}")))?
+        },
         old_value: col::<Option<Value>>(row, T, "old_value")?,
         new_value: col::<Option<Value>>(row, T, "new_value")?,
         significance: col(row, T, "significance")?,
-        level: col(row, T, "level")?,
+        level: {
+            let text: String = col(row, T, "level")?;
+            pforge_core::Level::parse(&text)
+                .ok_or_else(|| corrupt(T, format!("unknown level {text:?}")))?
+        },
         rule: col(row, T, "rule")?,
         detected_at: col(row, T, "detected_at")?,
     })
@@ -820,11 +828,11 @@ async fn insert_event(conn: &mut PgConnection, e: &ChangeEvent) -> Result<(), St
     .bind(&e.module)
     .bind(e.version)
     .bind(&e.path)
-    .bind(&e.kind)
+    .bind(e.kind.as_str())
     .bind(&e.old_value)
     .bind(&e.new_value)
     .bind(e.significance)
-    .bind(&e.level)
+    .bind(e.level.as_str())
     .bind(&e.rule)
     .bind(e.detected_at.trunc_subsecs(6))
     .execute(&mut *conn)

@@ -860,11 +860,19 @@ fn event_from_row(row: &SqliteRow) -> Result<ChangeEvent, StoreError> {
         module: col(row, T, "module")?,
         version: col(row, T, "version")?,
         path: col(row, T, "path")?,
-        kind: col(row, T, "kind")?,
+        kind: {
+            let text: String = col(row, T, "kind")?;
+            pforge_core::ChangeKind::parse(&text)
+                .ok_or_else(|| corrupt(T, format!("unknown change kind {text:?}")))?
+        },
         old_value: col_opt_json(row, T, "old_value")?,
         new_value: col_opt_json(row, T, "new_value")?,
         significance: col(row, T, "significance")?,
-        level: col(row, T, "level")?,
+        level: {
+            let text: String = col(row, T, "level")?;
+            pforge_core::Level::parse(&text)
+                .ok_or_else(|| corrupt(T, format!("unknown level {text:?}")))?
+        },
         rule: col(row, T, "rule")?,
         detected_at: col_ts(row, T, "detected_at")?,
     })
@@ -989,11 +997,11 @@ async fn insert_event(conn: &mut SqliteConnection, e: &ChangeEvent) -> Result<()
     .bind(&e.module)
     .bind(e.version)
     .bind(&e.path)
-    .bind(&e.kind)
+    .bind(e.kind.as_str())
     .bind(e.old_value.as_ref().map(json_text))
     .bind(e.new_value.as_ref().map(json_text))
     .bind(e.significance)
-    .bind(&e.level)
+    .bind(e.level.as_str())
     .bind(&e.rule)
     .bind(ts(e.detected_at))
     .execute(&mut *conn)
@@ -1060,11 +1068,11 @@ mod tests {
                     module: next.module.clone(),
                     version,
                     path: "/n".into(),
-                    kind: "changed".into(),
+                    kind: pforge_core::ChangeKind::Changed,
                     old_value: Some(prev.data["n"].clone()),
                     new_value: Some(next.data["n"].clone()),
                     significance: 70,
-                    level: "high".into(),
+                    level: pforge_core::Level::High,
                     rule: "n_changed".into(),
                     detected_at: at,
                 }],

@@ -302,7 +302,7 @@ impl AlertRouter {
         (rule.modules.is_empty() || rule.modules.iter().any(|m| glob_matches(m, &ev.module)))
             && (rule.paths.is_empty() || rule.paths.iter().any(|p| pointer_matches(p, &ev.path)))
             && level >= rule.min_level
-            && (rule.kinds.is_empty() || rule.kinds.iter().any(|k| k.as_str() == ev.kind))
+            && (rule.kinds.is_empty() || rule.kinds.contains(&ev.kind))
             && (rule.domains.is_empty()
                 || rule
                     .domains
@@ -321,7 +321,7 @@ impl AlertRouter {
     pub fn route<'a>(&self, events: &'a [ChangeEvent]) -> Vec<Routed<'a>> {
         let mut out: BTreeMap<String, Routed<'a>> = BTreeMap::new();
         for ev in events {
-            let level = Level::parse(&ev.level).unwrap_or_default();
+            let level = ev.level;
             for rule in self
                 .cfg
                 .rules
@@ -501,11 +501,11 @@ mod tests {
             module: module.into(),
             version: 2,
             path: path.into(),
-            kind: "added".into(),
+            kind: ChangeKind::Added,
             old_value: None,
             new_value: Some(json!("x")),
             significance: 50,
-            level: level.into(),
+            level: level.parse().unwrap_or_default(),
             rule: "r".into(),
             detected_at: Utc::now(),
         }

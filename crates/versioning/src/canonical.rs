@@ -2,35 +2,9 @@
 //! set-like arrays sorted by a stable key, so that an unchanged fact never looks changed.
 //! Modules declare their set arrays (`ModuleSpec::set_arrays`).
 
-use serde::{Deserialize, Serialize};
+pub use pforge_core::SetArray;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-/// A set-like array in a module's output: the JSON Pointer of the array (`*` matches any single
-/// segment) and the field of each element that identifies it (`None` = the element itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SetArray {
-    pub pointer: String,
-    pub key: Option<String>,
-}
-
-impl SetArray {
-    /// A set array whose elements are identified by `key`.
-    pub fn keyed(pointer: &str, key: &str) -> Self {
-        SetArray {
-            pointer: pointer.to_string(),
-            key: Some(key.to_string()),
-        }
-    }
-
-    /// A set array of scalars (or of whole elements compared as text).
-    pub fn scalars(pointer: &str) -> Self {
-        SetArray {
-            pointer: pointer.to_string(),
-            key: None,
-        }
-    }
-}
 
 /// Returns the canonical form of `value` given the module's set arrays: object keys in order
 /// and every declared set array sorted (and de-duplicated). Idempotent, and insensitive to the

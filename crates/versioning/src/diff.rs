@@ -21,25 +21,7 @@ pub enum DiffError {
     Apply(String),
 }
 
-/// What happened at a path, in the words of a change event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeKind {
-    Added,
-    Removed,
-    Changed,
-}
-
-impl ChangeKind {
-    /// Stable text stored in [`pforge_store::ChangeEvent::kind`].
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::Added => "added",
-            ChangeKind::Removed => "removed",
-            ChangeKind::Changed => "changed",
-        }
-    }
-}
+pub use pforge_core::ChangeKind;
 
 /// One patch operation explained: where (with set elements named by identity), what kind, and
 /// the values before and after.

@@ -12,49 +12,8 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
-/// How much a change matters, derived from its score by [`LevelThresholds`].
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    #[default]
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Level {
-    /// Stable text stored in [`pforge_store::ChangeEvent::level`].
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Low => "low",
-            Level::Medium => "medium",
-            Level::High => "high",
-            Level::Critical => "critical",
-        }
-    }
-
-    /// Inverse of [`Level::as_str`]; used when reading stored events back.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "low" => Level::Low,
-            "medium" => Level::Medium,
-            "high" => Level::High,
-            "critical" => Level::Critical,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use pforge_core::Level;
 
 /// Lowest score of each level above `low` (defaults 25 / 50 / 80).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use crate::canonical::{canonicalize, content_hash, SetArray};
 use crate::config::{ConfigError, VersioningConfig};
 use crate::diff::{apply, changes, diff, patch_to_value, Change, ChangeKind};
 use crate::pattern::segments;
-use crate::significance::{Level, Significance};
+use crate::significance::Significance;
 use chrono::{DateTime, Utc};
 use json_patch::{Patch, PatchOperation, ReplaceOperation};
 use pforge_store::{Alert, ChangeEvent, DeriveChanges, Derived, NewSnapshot, Snapshot};
@@ -142,11 +142,11 @@ impl Versioner {
                     module: module.to_string(),
                     version,
                     path: c.path.clone(),
-                    kind: c.kind.as_str().to_string(),
+                    kind: c.kind,
                     old_value: c.old_value.clone(),
                     new_value: c.new_value.clone(),
                     significance: i64::from(s.score),
-                    level: s.level.as_str().to_string(),
+                    level: s.level,
                     rule: s.rule,
                     detected_at: now,
                 }
@@ -189,12 +189,7 @@ impl Versioner {
                     })
                     .collect();
                 let top = r.events.iter().map(|e| e.significance).max().unwrap_or(0);
-                let level = r
-                    .events
-                    .iter()
-                    .filter_map(|e| Level::parse(&e.level))
-                    .max()
-                    .unwrap_or_default();
+                let level = r.events.iter().map(|e| e.level).max().unwrap_or_default();
                 let title = match r.events.as_slice() {
                     [one] => format!("{}: {}", next.domain, summary(one)),
                     many => format!("{}: {} changes in {}", next.domain, many.len(), next.module),
@@ -270,10 +265,10 @@ pub fn summary(e: &ChangeEvent) -> String {
         Some(l) => format!("{} {verb} ({l})", e.path),
         None => format!("{} {verb}", e.path),
     };
-    match e.kind.as_str() {
-        "added" => with_label("added", &e.new_value),
-        "removed" => with_label("removed", &e.old_value),
-        _ => format!(
+    match e.kind {
+        ChangeKind::Added => with_label("added", &e.new_value),
+        ChangeKind::Removed => with_label("removed", &e.old_value),
+        ChangeKind::Changed => format!(
             "{} changed {} → {}",
             e.path,
             show(&e.old_value),

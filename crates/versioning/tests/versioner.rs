@@ -418,11 +418,11 @@ fn summaries_read_like_sentences() {
         module: "m".into(),
         version: 2,
         path: path.into(),
-        kind: kind.into(),
+        kind: kind.parse().expect("a change kind"),
         old_value: old,
         new_value: new,
         significance: 0,
-        level: "low".into(),
+        level: pforge_core::Level::Low,
         rule: "default".into(),
         detected_at: t0(),
     };

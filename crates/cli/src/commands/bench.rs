@@ -16,9 +16,9 @@ use axum::Router;
 use clap::{Args, ValueEnum};
 use futures::stream::{self, Stream, StreamExt};
 use pforge_budget::{Call, Gateway, ProviderConfig, ProvidersConfig, RateLimitConfig};
+use pforge_core::{Citation, Domain, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec};
 use pforge_orchestrator::{
-    Citation, Domain, EventSink, Executor, ExecutorConfig, Module, ModuleContext, ModuleError,
-    ModuleOutput, ModuleSpec, RefreshPolicy, Registry, RunEvent, RunSummary,
+    EventSink, Executor, ExecutorConfig, RefreshPolicy, Registry, RunEvent, RunSummary,
 };
 use pforge_store::Store;
 use pforge_versioning::{Versioner, VersioningConfig};

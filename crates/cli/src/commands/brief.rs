@@ -9,7 +9,7 @@ use crate::cli::GlobalArgs;
 use crate::{exit, paths, wiring};
 use anyhow::{Context, Result};
 use clap::Args;
-use pforge_orchestrator::Domain;
+use pforge_core::Domain;
 use pforge_store::Store;
 use serde_json::{json, Value};
 use std::io::Write as _;

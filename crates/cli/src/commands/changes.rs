@@ -4,17 +4,7 @@ use crate::cli::{ChangesArgs, GlobalArgs};
 use crate::config::parse_duration;
 use crate::{exit, wiring};
 use anyhow::{Context, Result};
-use pforge_orchestrator::Domain;
-
-/// Rank of a level name, for `--min-level`.
-pub fn level_rank(level: &str) -> u8 {
-    match level {
-        "critical" => 3,
-        "high" => 2,
-        "medium" => 1,
-        _ => 0,
-    }
-}
+use pforge_core::Domain;
 
 pub async fn run(global: &GlobalArgs, args: ChangesArgs) -> Result<u8> {
     let since = parse_duration(&args.since)
@@ -23,12 +13,12 @@ pub async fn run(global: &GlobalArgs, args: ChangesArgs) -> Result<u8> {
         chrono::Utc::now() - chrono::Duration::from_std(since).context("--since is too large")?;
     let domain = args.domain.as_deref().map(Domain::parse).transpose()?;
     let store = wiring::open_store(global).await?;
-    let min = level_rank(args.min_level.as_str());
-    let min_name = args.min_level.as_str();
+    let min = args.min_level;
+    let min_name = min.as_str();
     let mut events = store
         .list_change_events(domain.as_ref().map(|d| d.as_str()), Some(since), args.limit)
         .await?;
-    events.retain(|e| level_rank(&e.level) >= min);
+    events.retain(|e| e.level >= min);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&events)?);
         return Ok(exit::OK);

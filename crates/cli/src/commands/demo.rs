@@ -7,8 +7,8 @@ use crate::config::Config;
 use crate::input::Source;
 use crate::{exit, wiring};
 use anyhow::{Context, Result};
+use pforge_core::Domain;
 use pforge_fixture_server::FixtureServer;
-use pforge_orchestrator::Domain;
 use std::net::SocketAddr;
 
 pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
@@ -77,7 +77,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
         .await?;
     let notable: Vec<_> = events
         .iter()
-        .filter(|e| super::changes::level_rank(&e.level) >= 1)
+        .filter(|e| e.level >= pforge_core::Level::Medium)
         .collect();
     println!();
     if events.is_empty() {

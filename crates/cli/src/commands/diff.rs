@@ -4,7 +4,7 @@ use crate::cli::{DiffArgs, GlobalArgs};
 use crate::config::Config;
 use crate::{exit, wiring};
 use anyhow::{bail, Result};
-use pforge_orchestrator::Domain;
+use pforge_core::Domain;
 use pforge_versioning::ChangeKind;
 
 pub async fn run(global: &GlobalArgs, args: DiffArgs) -> Result<u8> {

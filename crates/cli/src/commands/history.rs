@@ -3,7 +3,7 @@
 use crate::cli::{GlobalArgs, HistoryArgs};
 use crate::{exit, wiring};
 use anyhow::Result;
-use pforge_orchestrator::Domain;
+use pforge_core::Domain;
 use std::collections::BTreeMap;
 
 pub async fn run(global: &GlobalArgs, args: HistoryArgs) -> Result<u8> {

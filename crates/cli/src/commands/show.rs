@@ -4,7 +4,7 @@ use crate::cli::{GlobalArgs, ShowArgs};
 use crate::config::Config;
 use crate::{exit, wiring};
 use anyhow::Result;
-use pforge_orchestrator::Domain;
+use pforge_core::Domain;
 use pforge_store::{Snapshot, Store};
 use serde_json::Value;
 use std::collections::HashMap;

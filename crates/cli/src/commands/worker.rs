@@ -21,9 +21,8 @@ use crate::wiring;
 use anyhow::{Context, Result};
 use futures::stream::StreamExt;
 use pforge_budget::Gateway;
-use pforge_orchestrator::{
-    Domain, Executor, ExecutorConfig, Plan, RefreshPolicy, RunEvent, RunSummary,
-};
+use pforge_core::Domain;
+use pforge_orchestrator::{Executor, ExecutorConfig, Plan, RefreshPolicy, RunEvent, RunSummary};
 use pforge_store::{QueueItem, QueueStatus, Store};
 use serde_json::json;
 use std::collections::{HashMap, HashSet, VecDeque};

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use pforge_orchestrator::{Domain, DomainError};
+use pforge_core::{Domain, DomainError};
 use pforge_store::StoreError;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -315,17 +315,6 @@ struct ChangesQuery {
     limit: Option<i64>,
 }
 
-/// Rank of a significance level, or `None` for an unknown name.
-fn level_rank(level: &str) -> Option<u8> {
-    match level {
-        "low" => Some(0),
-        "medium" => Some(1),
-        "high" => Some(2),
-        "critical" => Some(3),
-        _ => None,
-    }
-}
-
 /// `since` as an age (`7d`, `12h`) or an RFC 3339 time.
 fn parse_since(text: &str) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
@@ -349,11 +338,9 @@ async fn changes(
     let Query(q) = q?;
     let since = parse_since(q.since.as_deref().unwrap_or("7d"))?;
     let min_name = q.min_level.as_deref().unwrap_or("low");
-    let min = level_rank(min_name).ok_or_else(|| {
-        ApiError::invalid(format!(
-            "min_level={min_name:?}: use low, medium, high or critical"
-        ))
-    })?;
+    let min: pforge_core::Level = min_name
+        .parse()
+        .map_err(|e| ApiError::invalid(format!("min_level: {e}")))?;
     let domain = q.domain.as_deref().map(parse_one_domain).transpose()?;
     let mut events = st
         .store
@@ -363,7 +350,7 @@ async fn changes(
             q.limit.unwrap_or(1000).clamp(1, 10_000),
         )
         .await?;
-    events.retain(|e| level_rank(&e.level).unwrap_or(0) >= min);
+    events.retain(|e| e.level >= min);
     Ok(Json(json!({ "since": since, "min_level": min_name, "changes": events })).into_response())
 }
 

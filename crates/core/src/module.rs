@@ -1,11 +1,10 @@
 //! The `Module` trait and the values that flow in and out of a module run.
 
 use crate::Domain;
+use crate::{ChangeEvent, SetArray};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pforge_budget::{Gateway, GatewayError};
-pub use pforge_store::ChangeEvent;
-pub use pforge_versioning::SetArray;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
