@@ -14,7 +14,8 @@ use futures::stream;
 use pforge_budget::Gateway;
 use pforge_core::{Citation, Domain, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec};
 use pforge_orchestrator::{EventSink, Executor, ExecutorConfig, RefreshPolicy, Registry};
-use pforge_store::{NoDerivation, SqliteStore, Store};
+use pforge_store::prelude::*;
+use pforge_store::{NoDerivation, SqliteStore};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -61,7 +62,10 @@ const DOMAINS: u64 = 400;
 async fn run_once(executor: &Executor, store: &Arc<dyn Store>) -> Duration {
     EPOCH.fetch_add(1, Ordering::Relaxed);
     let job = Uuid::new_v4();
-    store.create_job(job, "bench").await.expect("job");
+    store
+        .create_job(job, "bench", &serde_json::json!({}))
+        .await
+        .expect("job");
     let domains = stream::iter(
         (0..DOMAINS).map(|i| Domain::parse(&format!("company{i}.com")).expect("domain")),
     );

@@ -6,7 +6,8 @@
 
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use pforge_store::{ItemStatus, NewSnapshot, NoDerivation, SqliteStore, Store, WorkItem};
+use pforge_store::prelude::*;
+use pforge_store::{ItemStatus, NewSnapshot, NoDerivation, SqliteStore, WorkItem};
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,7 +45,8 @@ fn bench_store(c: &mut Criterion) {
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let store: Arc<dyn Store> = Arc::new(rt.block_on(SqliteStore::open(&url)).expect("open"));
     let job = Uuid::new_v4();
-    rt.block_on(store.create_job(job, "bench")).expect("job");
+    rt.block_on(store.create_job(job, "bench", &serde_json::json!({})))
+        .expect("job");
 
     let mut g = c.benchmark_group("sqlite_file");
     g.sample_size(10)

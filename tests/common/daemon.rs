@@ -51,13 +51,19 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the daemon on a free loopback port and waits for its address line.
     pub fn start(sb: &Sandbox, fixtures_url: &str, log_name: &str) -> Daemon {
+        let db = format!("sqlite://{}", sb.db().display());
+        Daemon::start_with_db(sb, fixtures_url, log_name, &db)
+    }
+
+    /// [`Daemon::start`] over the database at `db_url` (e.g. a PostgreSQL test schema).
+    pub fn start_with_db(sb: &Sandbox, fixtures_url: &str, log_name: &str, db_url: &str) -> Daemon {
         let stderr_path = sb.dir.path().join(log_name);
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_pforge"))
             .arg("--config")
             .arg(sb.config())
-            .arg("--db")
-            .arg(sb.db())
+            .arg("--database-url")
+            .arg(db_url)
             .args([
                 "-v",
                 "daemon",

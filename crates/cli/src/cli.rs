@@ -1,12 +1,15 @@
-//! The clap definition of every command and flag. Help text explains each flag.
+//! The clap definition of every command and flag. Help text explains each flag. Flags become
+//! the application's `SettingsSources` here and nowhere else.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pforge_app::SettingsSources;
 use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
 Exit codes:
   0  everything requested was done
-  1  the run finished but some modules failed (see the summary)
+  1  the run finished but some modules failed (see the summary), or nothing is stored for
+     what was asked (`show`, `brief`, `history` of a domain never enriched)
   2  bad usage or bad input: invalid flags, unreadable files, or invalid domains in a batch
      (every valid domain was still enriched)
   3  a budget cap stopped some modules (see `pforge budget`)
@@ -50,6 +53,19 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
+impl GlobalArgs {
+    /// The settings sources these flags name; commands add their own (fixtures, fingerprints,
+    /// concurrency).
+    pub fn sources(&self) -> SettingsSources {
+        SettingsSources {
+            config: self.config.clone(),
+            database_url: self.database_url.clone(),
+            db_path: self.db.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum LogFormat {
@@ -72,7 +88,7 @@ pub enum Command {
     /// List recent change events with their significance.
     Changes(ChangesArgs),
     /// Print or write the latest account brief (Markdown, every claim cited) for a domain.
-    Brief(crate::commands::brief::BriefArgs),
+    Brief(crate::commands::BriefArgs),
     /// Spend against every budget cap.
     Budget(BudgetArgs),
     /// Delete old snapshot versions per the [retention] policy (never the latest).
@@ -90,12 +106,12 @@ pub enum Command {
     /// Run scheduled enrichment with an HTTP API and /metrics until SIGTERM/SIGINT ([daemon]).
     Daemon(DaemonArgs),
     /// Scale benchmark: simulated providers on 127.0.0.1, makespan vs. its lower bound.
-    Bench(crate::commands::BenchArgs),
+    Bench(BenchArgs),
 }
 
 /// Which modules to re-run.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
-pub enum Refresh {
+pub enum RefreshArg {
     /// Skip modules whose latest snapshot is younger than their TTL.
     #[default]
     Stale,
@@ -118,8 +134,8 @@ pub struct EnrichArgs {
     #[arg(long, value_name = "SECS")]
     pub module_timeout: Option<f64>,
     /// Which modules to re-run: `stale` skips those still within their freshness TTL.
-    #[arg(long, value_enum, default_value_t = Refresh::Stale)]
-    pub refresh: Refresh,
+    #[arg(long, value_enum, default_value_t = RefreshArg::Stale)]
+    pub refresh: RefreshArg,
     /// Run only these modules (and what they depend on); comma-separated ids.
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     pub modules: Vec<String>,
@@ -179,9 +195,9 @@ pub struct DemoArgs {
     /// Fixture epoch to serve: 1 is the first recording, 2 a later one with changes.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub epoch: u32,
-    /// Fixtures folder.
-    #[arg(long, default_value = "fixtures", value_name = "DIR")]
-    pub fixtures: PathBuf,
+    /// A fixtures folder instead of the recordings built into the binary.
+    #[arg(long, value_name = "DIR")]
+    pub fixtures: Option<PathBuf>,
     /// Domain to show at the end.
     #[arg(long, default_value = "techstart.io", value_name = "DOMAIN")]
     pub show: String,
@@ -256,9 +272,15 @@ pub struct ChangesArgs {
     /// Only this domain.
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,
-    /// At most this many events.
+    /// Only this module id.
+    #[arg(long, value_name = "ID")]
+    pub module: Option<String>,
+    /// At most this many events, newest first.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub limit: i64,
+    /// Continue after the page that printed this cursor.
+    #[arg(long, value_name = "CURSOR")]
+    pub cursor: Option<String>,
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
@@ -381,4 +403,55 @@ pub struct PruneArgs {
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+impl From<RefreshArg> for pforge_app::Refresh {
+    fn from(r: RefreshArg) -> Self {
+        match r {
+            RefreshArg::Stale => pforge_app::Refresh::Stale,
+            RefreshArg::All => pforge_app::Refresh::All,
+        }
+    }
+}
+
+/// Flags of `pforge bench`.
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    /// Synthetic domains to enrich (company0.com, company1.com, ...), streamed.
+    #[arg(long, default_value_t = 1000)]
+    pub domains: u64,
+    /// `eager`: a module starts as soon as its own dependencies are done (the executor).
+    /// `waves`: the original plan's baseline, wave k runs for every domain before wave k+1.
+    #[arg(long, value_enum, default_value_t = BenchSchedule::Eager)]
+    pub schedule: BenchSchedule,
+    /// Most module runs in progress at once.
+    #[arg(long, default_value_t = 512)]
+    pub concurrency: usize,
+    /// Most domains in progress at once (default: the concurrency).
+    #[arg(long)]
+    pub domains_in_flight: Option<usize>,
+    /// Override simulated providers: `name=MEAN_MS[+-JITTER_MS]@RPS[/BURST]`, comma separated
+    /// (e.g. `sec=80+-30@10`). Names: homepage, dns, traffic, sec, jobs, news, search.
+    #[arg(long, value_name = "SPEC")]
+    pub providers: Option<String>,
+    /// Where snapshots go: a fresh SQLite file in the temp directory, or SQLite in memory.
+    #[arg(long, value_enum, default_value_t = BenchStoreArg::Sqlite)]
+    pub store: BenchStoreArg,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How the benchmark orders module runs.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum BenchSchedule {
+    Eager,
+    Waves,
+}
+
+/// Which store the benchmark writes to.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum BenchStoreArg {
+    Sqlite,
+    Memory,
 }

@@ -1,18 +1,13 @@
-//! `pforge`: the PartnerForge command line. This crate owns wiring (config → gateway, store,
-//! modules, executor), the commands, progress display and exit codes; the work itself happens
-//! in the library crates.
+//! `pforge`: the PartnerForge command line. This crate knows clap and the terminal: it parses
+//! flags into the application's settings, calls one `pforge-app` operation per command and
+//! prints what comes back (tables for people, `--json` for scripts), choosing the exit code from
+//! the error's kind. It holds no SQL and no job lifecycle.
 
 mod cli;
 mod commands;
-mod config;
-mod daemon;
-mod input;
-mod ledger;
-mod limiter;
 // Used by commands that write files named after user input (`brief --out`, exports).
 mod paths;
 mod progress;
-mod wiring;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -21,9 +16,10 @@ use std::process::ExitCode;
 pub mod exit {
     /// Everything requested was done.
     pub const OK: u8 = 0;
-    /// The run finished but some modules failed.
+    /// The run finished but some modules failed, or nothing is stored for what was asked.
     pub const MODULE_FAILURES: u8 = 1;
-    /// Bad usage or bad input (including invalid domains in a batch; the rest still ran).
+    /// Bad usage or bad input (including invalid domains in a batch; the rest still ran), or a
+    /// configuration that cannot work.
     pub const BAD_INPUT: u8 = 2;
     /// A budget cap stopped some modules.
     pub const BUDGET: u8 = 3;
@@ -46,6 +42,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // One line, with the causes chained, so scripts and people both read it easily.
+            // Commands that report "nothing stored" as a finding return 1 themselves.
             eprintln!("error: {e:#}");
             ExitCode::from(exit::BAD_INPUT)
         }

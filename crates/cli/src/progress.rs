@@ -1,10 +1,9 @@
-//! What users see while a run is going: a progress bar on a terminal, structured log lines
-//! otherwise (or when asked), and the logging setup itself.
+//! What users see while a run is going: a progress bar on a terminal, the application's log
+//! lines otherwise (or when asked), and the logging setup itself.
 
 use crate::cli::{GlobalArgs, LogFormat};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pforge_orchestrator::{EventSink, RunEvent};
-use pforge_store::ItemStatus;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
@@ -50,41 +49,6 @@ pub fn reporter(no_progress: bool, modules_per_domain: usize) -> (EventSink, Opt
         });
         (sink, Some(bar))
     } else {
-        let sink: EventSink = Arc::new(|ev: &RunEvent| match ev {
-            RunEvent::DomainStarted { domain } => tracing::debug!(domain, "domain started"),
-            RunEvent::ModuleFinished {
-                domain,
-                module,
-                status,
-                version,
-                error,
-                duration_ms,
-            } => {
-                if *status == ItemStatus::Failed {
-                    tracing::warn!(
-                        domain,
-                        module,
-                        status = status.as_str(),
-                        error = error.as_deref().unwrap_or(""),
-                        duration_ms,
-                        "module failed"
-                    );
-                } else {
-                    tracing::debug!(
-                        domain,
-                        module,
-                        status = status.as_str(),
-                        version,
-                        duration_ms,
-                        "module finished"
-                    );
-                }
-            }
-            RunEvent::DomainFinished {
-                domain,
-                failed_modules,
-            } => tracing::info!(domain, failed_modules, "domain done"),
-        });
-        (sink, None)
+        (pforge_app::progress::log_sink(), None)
     }
 }

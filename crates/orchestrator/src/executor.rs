@@ -8,8 +8,10 @@ use chrono::Utc;
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use pforge_budget::{Gateway, GatewayError};
 use pforge_core::{DependencyResult, Domain, Module, ModuleContext, ModuleError, ModuleOutput};
+use pforge_store::prelude::*;
 use pforge_store::{
-    DeriveChanges, ItemStatus, NewSnapshot, SaveOutcome, Snapshot, Store, StoreError, WorkItem,
+    ChangeQuery, DeriveChanges, ItemStatus, NewSnapshot, SaveOutcome, Snapshot, StoreError,
+    WorkItem,
 };
 use pforge_versioning::{canonicalize, content_hash, remap_pointer};
 use serde::Serialize;
@@ -398,10 +400,16 @@ impl Executor {
 
         let previous = latest.map(|s| s.data);
         let history = if module.reads_history() {
-            let since = Utc::now() - chrono::Duration::days(90);
-            self.store
-                .list_change_events(Some(domain.as_str()), Some(since), 1000)
-                .await?
+            // The newest 1,000 events of the last 90 days, handed over oldest first.
+            let query = ChangeQuery {
+                domain: Some(domain.as_str().to_string()),
+                since: Some(Utc::now() - chrono::Duration::days(90)),
+                limit: 1000,
+                ..ChangeQuery::default()
+            };
+            let mut events = self.store.list_change_events(&query).await?.events;
+            events.reverse();
+            events
         } else {
             Vec::new()
         };

@@ -7,7 +7,8 @@ use futures::stream;
 use pforge_budget::Gateway;
 use pforge_core::{Citation, Domain, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec};
 use pforge_orchestrator::{Executor, ExecutorConfig, Registry, RunEvent};
-use pforge_store::{ItemStatus, NoDerivation, SqliteStore, Store};
+use pforge_store::prelude::*;
+use pforge_store::{ItemStatus, NoDerivation, SqliteStore};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -105,7 +106,10 @@ async fn run(
         },
     );
     let job = uuid::Uuid::new_v4();
-    store.create_job(job, "test").await.expect("job");
+    store
+        .create_job(job, "test", &serde_json::json!({}))
+        .await
+        .expect("job");
     let seen: Arc<Mutex<BTreeMap<(String, String), ItemStatus>>> = Arc::default();
     let s = seen.clone();
     let sink = Arc::new(move |e: &RunEvent| {
@@ -214,7 +218,10 @@ async fn a_second_identical_result_is_unchanged_not_a_new_version() {
         ExecutorConfig::default(),
     );
     let job = uuid::Uuid::new_v4();
-    store.create_job(job, "again").await.unwrap();
+    store
+        .create_job(job, "again", &serde_json::json!({}))
+        .await
+        .unwrap();
     let summary = exec
         .run(
             job,

@@ -13,6 +13,10 @@ pub struct Job {
     pub id: Uuid,
     /// Free text describing where the job came from (`cli`, `demo`, `daemon:nightly`, ...).
     pub label: String,
+    /// What the job is to do (modules, refresh, spend cap, ...), as JSON. The application layer
+    /// defines and serializes the typed specification; the store only keeps it (`{}` for jobs
+    /// created before specifications existed).
+    pub spec: Value,
     pub status: JobStatus,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -160,18 +164,134 @@ pub struct Alert {
     pub rule: String,
     pub recipient: String,
     pub channel: String,
-    /// `immediate`, `hourly` or `daily`.
-    pub delivery: String,
+    /// When the recipient wants it: at once or rolled into an hourly/daily digest.
+    pub delivery: Delivery,
     pub domain: String,
     pub payload: Value,
-    /// `pending`, `delivered`, `dead` or `disabled`.
-    pub status: String,
+    /// Where it is in the outbox's lifecycle.
+    pub status: AlertStatus,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub next_attempt_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
 }
+
+/// Where an alert is in the outbox. Only `Pending` alerts are ever picked up for delivery; the
+/// other three are final until someone requeues a dead one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// Waiting for its next delivery attempt (`next_attempt_at`).
+    Pending,
+    /// Accepted by its channel.
+    Delivered,
+    /// Every attempt failed (dead letter); `pforge alerts retry` requeues it.
+    Dead,
+    /// Its endpoint said it is gone (HTTP 410); never sent again.
+    Disabled,
+}
+
+impl AlertStatus {
+    /// Every status, in lifecycle order (for validating user input and listing choices).
+    pub const ALL: [AlertStatus; 4] = [
+        AlertStatus::Pending,
+        AlertStatus::Delivered,
+        AlertStatus::Dead,
+        AlertStatus::Disabled,
+    ];
+
+    /// Stable text stored in the database and shown in `--json` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Pending => "pending",
+            AlertStatus::Delivered => "delivered",
+            AlertStatus::Dead => "dead",
+            AlertStatus::Disabled => "disabled",
+        }
+    }
+
+    /// Inverse of [`AlertStatus::as_str`]; unknown text is `None` (a corrupt row when read).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl std::str::FromStr for AlertStatus {
+    type Err = String;
+
+    /// Parses a status as users type it (`--status dead`, `?status=dead`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(&s.trim().to_ascii_lowercase()).ok_or_else(|| {
+            format!("unknown alert status {s:?}: use pending, delivered, dead or disabled")
+        })
+    }
+}
+
+impl std::fmt::Display for AlertStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// When a recipient's alerts go out: one message each, or one digest per hour or day. The
+/// alert rules (versioning) choose it per recipient; the outbox stores it with each alert.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    #[default]
+    Immediate,
+    /// One message per recipient per clock hour.
+    Hourly,
+    /// One message per recipient per day, at the recipient's digest hour.
+    Daily,
+}
+
+impl Delivery {
+    /// Every delivery mode.
+    pub const ALL: [Delivery; 3] = [Delivery::Immediate, Delivery::Hourly, Delivery::Daily];
+
+    /// Stable text stored in the database (and in config files).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Immediate => "immediate",
+            Delivery::Hourly => "hourly",
+            Delivery::Daily => "daily",
+        }
+    }
+
+    /// Inverse of [`Delivery::as_str`]; unknown text is `None` (a corrupt row when read).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Statuses and delivery modes compare equal to their stored names, so a test or a filter can
+/// say `alert.status == "dead"` without spelling the enum (as levels and kinds do in core).
+macro_rules! eq_name {
+    ($t:ty) => {
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+eq_name!(AlertStatus);
+eq_name!(Delivery);
 
 /// What the caller derives from the previous version inside the store's transaction: the patch,
 /// the change events and the alerts they raise. Computed under the same lock as the insert so
@@ -199,7 +319,7 @@ impl DeriveChanges for NoDerivation {
     }
 }
 
-/// Result of [`crate::Store::save_snapshot`].
+/// Result of [`crate::SnapshotStore::save_snapshot`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum SaveOutcome {
     /// Content hash equals the latest version's: only `checked_at` moved.
@@ -214,7 +334,7 @@ pub enum SaveOutcome {
 
 /// One charged provider call, persisted so that budget caps hold across runs and processes. The
 /// store only records and sums these; what a charge means is the budget crate's business (its
-/// `Ledger` adapter maps onto [`crate::Store::record_charge`] / [`crate::Store::spent_since`]).
+/// `Ledger` adapter maps onto [`crate::ChargeStore`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChargeRecord {
     /// Provider id that billed the call.
@@ -247,4 +367,35 @@ pub struct Target {
     pub domain: String,
     /// When it was first added; adding it again keeps this.
     pub added_at: DateTime<Utc>,
+}
+
+/// A filter over change events, answered newest first (`detected_at`, then id, both
+/// descending) one page at a time. Every field narrows the result; `Default` is "everything,
+/// first page, nothing" (set `limit`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChangeQuery {
+    /// Only this domain's events.
+    pub domain: Option<String>,
+    /// Only this module's events.
+    pub module: Option<String>,
+    /// Only events at this level or above (by [`pforge_core::Level`]'s order).
+    pub min_level: Option<pforge_core::Level>,
+    /// Only events detected at or after this time (inclusive).
+    pub since: Option<DateTime<Utc>>,
+    /// Only events detected before this time (exclusive).
+    pub until: Option<DateTime<Utc>>,
+    /// Where the previous page ended: its [`ChangePage::next_cursor`], passed back unchanged.
+    pub cursor: Option<String>,
+    /// Most events on this page; 0 returns an empty page.
+    pub limit: u32,
+}
+
+/// One page of change events, newest first. `next_cursor` is `Some` exactly when more events
+/// match; passing it back as [`ChangeQuery::cursor`] (with the same filters) continues after the
+/// last event of this page, so paging never repeats or skips an event, even while new events
+/// arrive (they are newer than the cursor, so they land before the first page, not inside one).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChangePage {
+    pub events: Vec<ChangeEvent>,
+    pub next_cursor: Option<String>,
 }

@@ -1,23 +1,26 @@
-//! The shared work queue (`pforge enrich --enqueue` + `pforge worker`) and shared request pacing.
+//! The shared work queue (`pforge enrich --enqueue` + `pforge worker`): its rules, written once
+//! over [`QueueTx`].
 //!
 //! One row per (job, domain). Workers claim small batches, hold a lease renewed by heartbeat, and
 //! complete each row when its domain finishes; a worker that dies stops renewing, its lease
 //! expires and another worker claims the row again (attempts + 1; after [`MAX_QUEUE_ATTEMPTS`]
 //! the row is failed instead of being retried forever). Re-running a domain is safe because
 //! snapshots are keyed: a (job, domain, module) stores at most one version (see
-//! [`crate::Store::save_snapshot`]) and charges carry a call key, so a retry never adds a second
-//! version or a second charge for the same call.
-//!
-//! The functions here are the two backends' implementations; [`crate::Store`] exposes them.
+//! [`crate::SnapshotStore::save_snapshots`]) and charges carry a call key, so a retry never adds a
+//! second version or a second charge for the same call.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
-use crate::StoreError;
+use crate::backend::Backend;
+use crate::jobs::JobTx;
+use crate::{Job, JobStatus, StoreError};
 
 /// Claims of one row before it is given up as failed: a domain that takes down every worker
 /// that touches it must not take down the fleet forever.
@@ -79,686 +82,265 @@ pub struct QueueItem {
     pub attempts: i64,
 }
 
-fn corrupt(detail: String) -> StoreError {
-    StoreError::Corrupt {
-        table: "queue",
-        detail,
-    }
-}
-
-fn parse_status(s: &str) -> Result<QueueStatus, StoreError> {
-    QueueStatus::parse(s).ok_or_else(|| corrupt(format!("unknown queue status {s:?}")))
-}
-
-fn chrono_lease(lease: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::days(1))
-}
-
-/// Offset of the first reserved slot from "now", in GCRA terms (see `reserve_rate_slots`).
-fn offset(secs: f64) -> Duration {
-    if secs.is_finite() && secs > 0.0 {
-        Duration::from_secs_f64(secs)
-    } else {
-        Duration::ZERO
-    }
-}
-
-pub(crate) mod sqlite {
-    //! Single-node queue over SQLite: every mutation runs under `BEGIN IMMEDIATE` on the store's
-    //! one writer connection (and the file lock across processes), so claims never overlap.
-
-    use super::*;
-    use sqlx::{Row, SqliteConnection, SqlitePool};
-
-    fn ts(t: DateTime<Utc>) -> String {
-        t.trunc_subsecs(6)
-            .to_rfc3339_opts(SecondsFormat::Micros, true)
-    }
-
-    fn uuid(text: &str) -> Result<Uuid, StoreError> {
-        Uuid::parse_str(text).map_err(|e| corrupt(format!("job_id {text:?}: {e}")))
-    }
-
-    async fn finish_if_drained(
-        conn: &mut SqliteConnection,
-        job: &str,
-        now: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE jobs SET status = 'completed', finished_at = ?1 \
-             WHERE id = ?2 AND status = 'running' AND NOT EXISTS \
-             (SELECT 1 FROM queue WHERE job_id = ?2 AND status IN ('pending', 'running'))",
-        )
-        .bind(now)
-        .bind(job)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn enqueue_job(
-        writer: &SqlitePool,
+/// The work queue.
+///
+/// Invariant: a row is held by at most one worker at a time (its lease owner) and only the
+/// holder can close or release it; a job with queue rows becomes `completed` in the same
+/// transaction that closes its last open row, and never before; a cancelled job's unclaimed
+/// rows are never claimed.
+#[async_trait]
+pub trait QueueStore: Backend {
+    /// Creates a `running` job (with its specification) and queues one `pending` row per
+    /// distinct domain, in one transaction, so no worker ever sees a half-enqueued job (and so
+    /// never completes it early). A job with no domains is completed at once. Wakes idle
+    /// workers. An id already used is [`StoreError::Conflict`].
+    async fn enqueue_job(
+        &self,
         id: Uuid,
         label: &str,
+        spec: &Value,
         domains: &[String],
-    ) -> Result<crate::Job, StoreError> {
-        let created = Utc::now().trunc_subsecs(6);
-        let now = ts(created);
-        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("INSERT INTO jobs (id, label, status, created_at) VALUES (?, ?, 'running', ?)")
-            .bind(id.to_string())
-            .bind(label)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
-        for domain in domains {
-            sqlx::query(
-                "INSERT INTO queue (job_id, domain, status, enqueued_at) \
-                 VALUES (?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(id.to_string())
-            .bind(domain)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        finish_if_drained(&mut tx, &id.to_string(), &now).await?;
-        let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
+    ) -> Result<Job, StoreError> {
+        let mut tx = self.begin().await?;
+        let job = enqueue(tx.as_mut(), id, label, spec, domains).await?;
         tx.commit().await?;
-        Ok(crate::Job {
-            id,
-            label: label.to_string(),
-            status: crate::JobStatus::parse(&status)
-                .ok_or_else(|| corrupt(format!("job status {status:?}")))?,
-            created_at: created,
-            finished_at: (status != "running").then_some(created),
-        })
+        Ok(job)
     }
 
-    pub(crate) async fn claim(
-        writer: &SqlitePool,
+    /// Claims up to `limit` rows for `owner` with a lease of `lease`: pending rows and rows whose
+    /// lease expired (their holder died), oldest first, all from one running job (`job`, or the
+    /// job of the oldest claimable row). Concurrent claimers never get the same row. Rows lost
+    /// [`MAX_QUEUE_ATTEMPTS`] times are failed instead (completing their job if that was its
+    /// last open row). Returns the rows ordered by id.
+    async fn claim_queue_items(
+        &self,
         owner: &str,
         job: Option<Uuid>,
         limit: i64,
         lease: Duration,
     ) -> Result<Vec<QueueItem>, StoreError> {
-        let now_t = Utc::now();
-        let now = ts(now_t);
-        let until = ts(now_t + chrono_lease(lease));
-        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        // Rows whose holders died too often are given up, not retried forever.
-        let poisoned: Vec<String> = sqlx::query_scalar(
-            "UPDATE queue SET status = 'failed', finished_at = ?1, lease_owner = NULL, \
-             lease_expires_at = NULL, error = 'gave up: the worker holding it was lost ' || attempts || ' times' \
-             WHERE status IN ('pending', 'running') AND status = 'running' \
-             AND lease_expires_at < ?1 AND attempts >= ?2 RETURNING job_id",
-        )
-        .bind(&now)
-        .bind(MAX_QUEUE_ATTEMPTS)
-        .fetch_all(&mut *tx)
-        .await?;
-        for j in &poisoned {
-            finish_if_drained(&mut tx, j, &now).await?;
-        }
-        let job: Option<String> = match job {
-            Some(j) => Some(j.to_string()),
-            None => {
-                sqlx::query_scalar(
-                    "SELECT q.job_id FROM queue q JOIN jobs j ON j.id = q.job_id \
-                     WHERE q.status IN ('pending', 'running') \
-                     AND (q.status = 'pending' OR q.lease_expires_at < ?) \
-                     AND j.status = 'running' ORDER BY q.id LIMIT 1",
-                )
-                .bind(&now)
-                .fetch_optional(&mut *tx)
-                .await?
-            }
-        };
-        let Some(job) = job else {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        };
-        let rows = sqlx::query(
-            "UPDATE queue SET status = 'running', lease_owner = ?1, lease_expires_at = ?2, \
-             attempts = attempts + 1 WHERE id IN (SELECT q.id FROM queue q \
-             WHERE q.job_id = ?3 AND q.status IN ('pending', 'running') \
-             AND (q.status = 'pending' OR q.lease_expires_at < ?4) AND q.attempts < ?5 \
-             AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = q.job_id AND j.status = 'running') \
-             ORDER BY q.id LIMIT ?6) RETURNING id, job_id, domain, attempts",
-        )
-        .bind(owner)
-        .bind(&until)
-        .bind(&job)
-        .bind(&now)
-        .bind(MAX_QUEUE_ATTEMPTS)
-        .bind(limit.max(0))
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut tx = self.begin().await?;
+        let items = claim(tx.as_mut(), owner, job, limit, lease).await?;
         tx.commit().await?;
-        let mut items = rows
-            .iter()
-            .map(|r| {
-                Ok(QueueItem {
-                    id: r.try_get("id")?,
-                    job_id: uuid(&r.try_get::<String, _>("job_id")?)?,
-                    domain: r.try_get("domain")?,
-                    attempts: r.try_get("attempts")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        items.sort_by_key(|i| i.id);
         Ok(items)
     }
 
-    pub(crate) async fn heartbeat(
-        writer: &SqlitePool,
+    /// Extends the lease of the listed rows `owner` still holds; returns those ids, sorted (a
+    /// row missing from the answer was reclaimed by another worker after its lease expired).
+    async fn heartbeat_queue_items(
+        &self,
         owner: &str,
         ids: &[i64],
         lease: Duration,
     ) -> Result<Vec<i64>, StoreError> {
-        let until = ts(Utc::now() + chrono_lease(lease));
-        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut held = Vec::new();
-        for id in ids {
-            let done = sqlx::query(
-                "UPDATE queue SET lease_expires_at = ? \
-                 WHERE id = ? AND lease_owner = ? AND status = 'running'",
-            )
-            .bind(&until)
-            .bind(id)
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() > 0 {
-                held.push(*id);
-            }
-        }
-        tx.commit().await?;
-        Ok(held)
-    }
-
-    pub(crate) async fn complete(
-        writer: &SqlitePool,
-        owner: &str,
-        id: i64,
-        status: QueueStatus,
-        error: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        if !matches!(status, QueueStatus::Done | QueueStatus::Failed) {
-            return Err(StoreError::Invalid(format!(
-                "a queue item is completed as done or failed, not {}",
-                status.as_str()
-            )));
-        }
-        let now = ts(Utc::now());
-        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        let job: Option<String> = sqlx::query_scalar(
-            "UPDATE queue SET status = ?, finished_at = ?, error = ?, lease_owner = NULL, \
-             lease_expires_at = NULL WHERE id = ? AND lease_owner = ? AND status = 'running' \
-             RETURNING job_id",
-        )
-        .bind(status.as_str())
-        .bind(&now)
-        .bind(error)
-        .bind(id)
-        .bind(owner)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(job) = job else {
-            return Ok(false);
-        };
-        finish_if_drained(&mut tx, &job, &now).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    pub(crate) async fn release(
-        writer: &SqlitePool,
-        owner: &str,
-        ids: &[i64],
-    ) -> Result<u64, StoreError> {
-        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut n = 0;
-        for id in ids {
-            n += sqlx::query(
-                "UPDATE queue SET status = 'pending', lease_owner = NULL, \
-                 lease_expires_at = NULL, attempts = MAX(attempts - 1, 0) \
-                 WHERE id = ? AND lease_owner = ? AND status = 'running'",
-            )
-            .bind(id)
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        tx.commit().await?;
-        Ok(n)
-    }
-
-    pub(crate) async fn cancel_pending(
-        conn: &mut SqliteConnection,
-        job: Uuid,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE queue SET status = 'cancelled', finished_at = ? \
-             WHERE job_id = ? AND status = 'pending'",
-        )
-        .bind(ts(now))
-        .bind(job.to_string())
-        .execute(&mut *conn)
-        .await?
-        .rows_affected())
-    }
-
-    pub(crate) async fn counts(
-        reader: &SqlitePool,
-        job: Uuid,
-    ) -> Result<BTreeMap<QueueStatus, i64>, StoreError> {
-        let rows =
-            sqlx::query("SELECT status, COUNT(*) AS n FROM queue WHERE job_id = ? GROUP BY status")
-                .bind(job.to_string())
-                .fetch_all(reader)
-                .await?;
-        let mut out = BTreeMap::new();
-        for r in &rows {
-            let s: String = r.try_get("status")?;
-            out.insert(parse_status(&s)?, r.try_get::<i64, _>("n")?);
-        }
-        Ok(out)
-    }
-
-    pub(crate) async fn prune(
-        writer: &SqlitePool,
-        before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        let n = sqlx::query(
-            "DELETE FROM queue WHERE status IN ('done', 'failed', 'cancelled') \
-             AND finished_at < ?",
-        )
-        .bind(ts(before))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(n)
-    }
-
-    pub(crate) async fn reserve_rate_slots(
-        writer: &SqlitePool,
-        bucket: &str,
-        interval: Duration,
-        count: u32,
-    ) -> Result<Duration, StoreError> {
-        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        let now = Utc::now().timestamp_micros() as f64 / 1e6;
-        let tat: Option<f64> = sqlx::query_scalar("SELECT tat FROM rate_buckets WHERE bucket = ?")
-            .bind(bucket)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let start = tat.unwrap_or(now).max(now);
-        let next = start + interval.as_secs_f64() * f64::from(count);
-        sqlx::query(
-            "INSERT INTO rate_buckets (bucket, tat) VALUES (?1, ?2) \
-             ON CONFLICT (bucket) DO UPDATE SET tat = ?2",
-        )
-        .bind(bucket)
-        .bind(next)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(offset(start - now))
-    }
-}
-
-pub(crate) mod postgres {
-    //! Multi-node queue over PostgreSQL: claims lock candidate rows with `FOR UPDATE SKIP
-    //! LOCKED`, so concurrent claimers never wait for or double-claim each other's rows; leases
-    //! use the database clock, so machines with skewed clocks agree on expiry.
-
-    use super::*;
-    use sqlx::postgres::{PgListener, PgPool};
-    use sqlx::{PgConnection, Row};
-    use std::sync::Arc;
-
-    async fn finish_if_drained(conn: &mut PgConnection, job: Uuid) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE jobs SET status = 'completed', finished_at = date_trunc('microseconds', now()) \
-             WHERE id = $1 AND status = 'running' AND NOT EXISTS \
-             (SELECT 1 FROM queue WHERE job_id = $1 AND status IN ('pending', 'running'))",
-        )
-        .bind(job)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    /// Locks a job row before a drained-check inside a transaction that also closed rows.
-    async fn lock_job(conn: &mut PgConnection, job: Uuid) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE")
-            .bind(job)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn notify(conn: &mut PgConnection) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(QUEUE_CHANNEL)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn enqueue_job(
-        pool: &PgPool,
-        id: Uuid,
-        label: &str,
-        domains: &[String],
-    ) -> Result<crate::Job, StoreError> {
-        let created = Utc::now().trunc_subsecs(6);
-        let mut tx = pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO jobs (id, label, status, created_at) VALUES ($1, $2, 'running', $3)",
-        )
-        .bind(id)
-        .bind(label)
-        .bind(created)
-        .execute(&mut *tx)
-        .await?;
-        for chunk in domains.chunks(10_000) {
-            sqlx::query(
-                "INSERT INTO queue (job_id, domain, status, enqueued_at) \
-                 SELECT $1, d, 'pending', $3 FROM unnest($2::text[]) WITH ORDINALITY AS t(d, n) \
-                 ORDER BY n ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(chunk)
-            .bind(created)
-            .execute(&mut *tx)
-            .await?;
-        }
-        finish_if_drained(&mut tx, id).await?;
-        let row = sqlx::query("SELECT status, finished_at FROM jobs WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        notify(&mut tx).await?;
-        tx.commit().await?;
-        let status: String = row.try_get("status")?;
-        Ok(crate::Job {
-            id,
-            label: label.to_string(),
-            status: crate::JobStatus::parse(&status)
-                .ok_or_else(|| corrupt(format!("job status {status:?}")))?,
-            created_at: created,
-            finished_at: row.try_get("finished_at")?,
-        })
-    }
-
-    pub(crate) async fn claim(
-        pool: &PgPool,
-        owner: &str,
-        job: Option<Uuid>,
-        limit: i64,
-        lease: Duration,
-    ) -> Result<Vec<QueueItem>, StoreError> {
-        let lease_secs = lease.as_secs_f64();
-        let mut tx = pool.begin().await?;
-        let poisoned: Vec<Uuid> = sqlx::query_scalar(
-            "UPDATE queue SET status = 'failed', finished_at = date_trunc('microseconds', now()), \
-             lease_owner = NULL, lease_expires_at = NULL, \
-             error = 'gave up: the worker holding it was lost ' || attempts || ' times' \
-             WHERE id IN (SELECT id FROM queue WHERE status IN ('pending', 'running') \
-             AND status = 'running' AND lease_expires_at < now() AND attempts >= $1 \
-             FOR UPDATE SKIP LOCKED) RETURNING job_id",
-        )
-        .bind(MAX_QUEUE_ATTEMPTS as i32)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let mut jobs = poisoned;
-        jobs.sort();
-        jobs.dedup();
-        for j in jobs {
-            let mut tx = pool.begin().await?;
-            lock_job(&mut tx, j).await?;
-            finish_if_drained(&mut tx, j).await?;
-            tx.commit().await?;
-        }
-
-        let job = match job {
-            Some(j) => Some(j),
-            None => {
-                sqlx::query_scalar(
-                    "SELECT q.job_id FROM queue q JOIN jobs j ON j.id = q.job_id \
-                     WHERE q.status IN ('pending', 'running') \
-                     AND (q.status = 'pending' OR q.lease_expires_at < now()) \
-                     AND q.attempts < $1 AND j.status = 'running' ORDER BY q.id LIMIT 1",
-                )
-                .bind(MAX_QUEUE_ATTEMPTS as i32)
-                .fetch_optional(pool)
-                .await?
-            }
-        };
-        let Some(job) = job else {
+        if ids.is_empty() {
             return Ok(Vec::new());
-        };
-        let rows = sqlx::query(
-            "UPDATE queue q SET status = 'running', lease_owner = $1, \
-             lease_expires_at = now() + make_interval(secs => $2), attempts = q.attempts + 1 \
-             WHERE q.id IN (SELECT c.id FROM queue c \
-               WHERE c.job_id = $3 AND c.status IN ('pending', 'running') \
-               AND (c.status = 'pending' OR c.lease_expires_at < now()) AND c.attempts < $4 \
-               AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.job_id AND j.status = 'running') \
-               ORDER BY c.id LIMIT $5 FOR UPDATE SKIP LOCKED) \
-             RETURNING q.id, q.job_id, q.domain, q.attempts",
-        )
-        .bind(owner)
-        .bind(lease_secs)
-        .bind(job)
-        .bind(MAX_QUEUE_ATTEMPTS as i32)
-        .bind(limit.max(0))
-        .fetch_all(pool)
-        .await?;
-        let mut items = rows
-            .iter()
-            .map(|r| {
-                Ok(QueueItem {
-                    id: r.try_get("id")?,
-                    job_id: r.try_get("job_id")?,
-                    domain: r.try_get("domain")?,
-                    attempts: i64::from(r.try_get::<i32, _>("attempts")?),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        items.sort_by_key(|i| i.id);
-        Ok(items)
-    }
-
-    pub(crate) async fn heartbeat(
-        pool: &PgPool,
-        owner: &str,
-        ids: &[i64],
-        lease: Duration,
-    ) -> Result<Vec<i64>, StoreError> {
-        let mut held: Vec<i64> = sqlx::query_scalar(
-            "UPDATE queue SET lease_expires_at = now() + make_interval(secs => $1) \
-             WHERE id = ANY($2) AND lease_owner = $3 AND status = 'running' RETURNING id",
-        )
-        .bind(lease.as_secs_f64())
-        .bind(ids)
-        .bind(owner)
-        .fetch_all(pool)
-        .await?;
+        }
+        let mut tx = self.begin().await?;
+        let mut held = tx.extend_leases(owner, ids, lease).await?;
+        tx.commit().await?;
         held.sort_unstable();
         Ok(held)
     }
 
-    pub(crate) async fn complete(
-        pool: &PgPool,
+    /// Closes a row `owner` holds as `Done` or `Failed` (others are `StoreError::Invalid`); when
+    /// it was the job's last open row the job becomes `completed` in the same transaction.
+    /// Returns false (changing nothing) when `owner` no longer holds the row.
+    async fn complete_queue_item(
+        &self,
         owner: &str,
         id: i64,
         status: QueueStatus,
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
-        if !matches!(status, QueueStatus::Done | QueueStatus::Failed) {
-            return Err(StoreError::Invalid(format!(
-                "a queue item is completed as done or failed, not {}",
-                status.as_str()
-            )));
-        }
-        let job: Option<Uuid> = sqlx::query_scalar(
-            "UPDATE queue SET status = $1, finished_at = date_trunc('microseconds', now()), \
-             error = $2, lease_owner = NULL, lease_expires_at = NULL \
-             WHERE id = $3 AND lease_owner = $4 AND status = 'running' RETURNING job_id",
-        )
-        .bind(status.as_str())
-        .bind(error)
-        .bind(id)
-        .bind(owner)
-        .fetch_optional(pool)
-        .await?;
-        let Some(job) = job else {
-            return Ok(false);
-        };
-        // Checked after the row's commit, in a statement of its own: of two workers closing a
-        // job's last rows at once, the later check sees both commits, so the job is completed
-        // exactly when drained, without serialising every completion on the job row.
-        finish_if_drained(&mut *pool.acquire().await?, job).await?;
-        Ok(true)
+        let mut tx = self.begin().await?;
+        let closed = complete(tx.as_mut(), owner, id, status, error).await?;
+        tx.commit().await?;
+        Ok(closed)
     }
 
-    pub(crate) async fn release(
-        pool: &PgPool,
-        owner: &str,
-        ids: &[i64],
-    ) -> Result<u64, StoreError> {
-        let mut tx = pool.begin().await?;
-        let n = sqlx::query(
-            "UPDATE queue SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, \
-             attempts = GREATEST(attempts - 1, 0) \
-             WHERE id = ANY($1) AND lease_owner = $2 AND status = 'running'",
-        )
-        .bind(ids)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    /// Puts rows `owner` holds but did not start back to `pending` (graceful shutdown), without
+    /// counting the claim as an attempt, and wakes idle workers. Returns how many were released.
+    async fn release_queue_items(&self, owner: &str, ids: &[i64]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin().await?;
+        let n = tx.release_rows(owner, ids).await?;
         if n > 0 {
-            notify(&mut tx).await?;
+            tx.notify_workers().await?;
         }
         tx.commit().await?;
         Ok(n)
     }
 
-    pub(crate) async fn cancel_pending(
-        conn: &mut PgConnection,
+    /// How many of a job's queue rows are in each status (absent statuses are not listed).
+    async fn queue_counts(&self, job: Uuid) -> Result<BTreeMap<QueueStatus, i64>, StoreError>;
+
+    /// Deletes closed rows (done, failed, cancelled) finished before `before`, so the queue
+    /// table stays small. Per-module results stay in `work_items`.
+    async fn prune_queue(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Waits until work may have arrived (PostgreSQL: a NOTIFY on [`QUEUE_CHANNEL`]) or
+    /// `timeout` passes (SQLite: just the timeout). Callers poll after it either way.
+    async fn wait_for_queue(&self, timeout: Duration) -> Result<(), StoreError>;
+}
+
+/// The queue primitives of a write transaction. Lease times use the backend's clock (the
+/// database's for PostgreSQL, so machines with skewed clocks agree on expiry).
+#[async_trait]
+pub trait QueueTx: Send {
+    /// Queues one `pending` row per distinct domain of `job`, enqueued at `at`.
+    async fn insert_queue_rows(
+        &mut self,
         job: Uuid,
-    ) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE queue SET status = 'cancelled', finished_at = date_trunc('microseconds', now()) \
-             WHERE job_id = $1 AND status = 'pending'",
-        )
-        .bind(job)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected())
-    }
+        domains: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
-    pub(crate) async fn counts(
-        pool: &PgPool,
+    /// Completes a `running` job that has no open (pending or running) row left; returns its
+    /// `finished_at` when it did. The caller holds the job's lock ([`JobTx::lock_job`]) or
+    /// created it in this transaction.
+    async fn finish_if_drained(&mut self, job: Uuid) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Fails every running row whose lease expired after `max_attempts` claims (rows locked by
+    /// other transactions are skipped); returns the jobs of the failed rows.
+    async fn fail_exhausted(&mut self, max_attempts: i64) -> Result<Vec<Uuid>, StoreError>;
+
+    /// The running job of the oldest claimable row (pending, or lease expired with attempts
+    /// left), if any.
+    async fn oldest_claimable_job(&mut self, max_attempts: i64)
+        -> Result<Option<Uuid>, StoreError>;
+
+    /// Claims up to `limit` claimable rows of `job` (oldest first, skipping rows other
+    /// transactions hold) for `owner`: status running, lease `lease` from now, attempts + 1.
+    async fn claim_rows(
+        &mut self,
+        owner: &str,
         job: Uuid,
-    ) -> Result<BTreeMap<QueueStatus, i64>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT status, COUNT(*) AS n FROM queue WHERE job_id = $1 GROUP BY status",
-        )
-        .bind(job)
-        .fetch_all(pool)
+        limit: i64,
+        lease: Duration,
+        max_attempts: i64,
+    ) -> Result<Vec<QueueItem>, StoreError>;
+
+    /// Sets the lease of the listed running rows `owner` holds to `lease` from now; returns
+    /// their ids.
+    async fn extend_leases(
+        &mut self,
+        owner: &str,
+        ids: &[i64],
+        lease: Duration,
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// Closes the running row `id` if `owner` holds it (status, `finished_at`, error; lease
+    /// cleared); returns its job, `None` when `owner` does not hold it.
+    async fn close_row(
+        &mut self,
+        owner: &str,
+        id: i64,
+        status: QueueStatus,
+        error: Option<&str>,
+    ) -> Result<Option<Uuid>, StoreError>;
+
+    /// Puts the listed running rows `owner` holds back to `pending`, lease cleared and the
+    /// claim's attempt taken back; returns how many.
+    async fn release_rows(&mut self, owner: &str, ids: &[i64]) -> Result<u64, StoreError>;
+
+    /// Cancels a job's `pending` rows; returns how many.
+    async fn cancel_pending(&mut self, job: Uuid) -> Result<u64, StoreError>;
+
+    /// Wakes idle workers once the transaction commits (PostgreSQL NOTIFY; SQLite: nothing).
+    async fn notify_workers(&mut self) -> Result<(), StoreError>;
+}
+
+/// The enqueue rule (see [`QueueStore::enqueue_job`]).
+async fn enqueue<T: JobTx + QueueTx + ?Sized>(
+    tx: &mut T,
+    id: Uuid,
+    label: &str,
+    spec: &Value,
+    domains: &[String],
+) -> Result<Job, StoreError> {
+    let mut job = Job {
+        id,
+        label: label.to_string(),
+        spec: spec.clone(),
+        status: JobStatus::Running,
+        created_at: crate::now(),
+        finished_at: None,
+    };
+    tx.insert_job(&job).await?;
+    if !domains.is_empty() {
+        tx.insert_queue_rows(id, domains, job.created_at).await?;
+    }
+    if let Some(at) = tx.finish_if_drained(id).await? {
+        job.status = JobStatus::Completed;
+        job.finished_at = Some(at);
+    } else {
+        tx.notify_workers().await?;
+    }
+    Ok(job)
+}
+
+/// The claim rule (see [`QueueStore::claim_queue_items`]).
+async fn claim<T: JobTx + QueueTx + ?Sized>(
+    tx: &mut T,
+    owner: &str,
+    job: Option<Uuid>,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<QueueItem>, StoreError> {
+    // Rows whose holders died too often are given up, not retried forever; a job whose last
+    // open row that was is complete. Job locks in id order, so two claimers never deadlock.
+    let mut given_up = tx.fail_exhausted(MAX_QUEUE_ATTEMPTS).await?;
+    given_up.sort_unstable();
+    given_up.dedup();
+    for j in given_up {
+        tx.lock_job(j).await?;
+        tx.finish_if_drained(j).await?;
+    }
+    let job = match job {
+        Some(j) => Some(j),
+        None => tx.oldest_claimable_job(MAX_QUEUE_ATTEMPTS).await?,
+    };
+    let Some(job) = job else {
+        return Ok(Vec::new());
+    };
+    if limit <= 0 {
+        return Ok(Vec::new());
+    }
+    let mut items = tx
+        .claim_rows(owner, job, limit, lease, MAX_QUEUE_ATTEMPTS)
         .await?;
-        let mut out = BTreeMap::new();
-        for r in &rows {
-            let s: String = r.try_get("status")?;
-            out.insert(parse_status(&s)?, r.try_get::<i64, _>("n")?);
-        }
-        Ok(out)
-    }
+    items.sort_by_key(|i| i.id);
+    Ok(items)
+}
 
-    pub(crate) async fn prune(pool: &PgPool, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "DELETE FROM queue WHERE status IN ('done', 'failed', 'cancelled') AND finished_at < $1",
-        )
-        .bind(before)
-        .execute(pool)
-        .await?
-        .rows_affected())
+/// The completion rule (see [`QueueStore::complete_queue_item`]).
+async fn complete<T: JobTx + QueueTx + ?Sized>(
+    tx: &mut T,
+    owner: &str,
+    id: i64,
+    status: QueueStatus,
+    error: Option<&str>,
+) -> Result<bool, StoreError> {
+    if !matches!(status, QueueStatus::Done | QueueStatus::Failed) {
+        return Err(StoreError::Invalid(format!(
+            "a queue item is completed as done or failed, not {}",
+            status.as_str()
+        )));
     }
+    let Some(job) = tx.close_row(owner, id, status, error).await? else {
+        return Ok(false);
+    };
+    // The job's lock orders concurrent completions of its last rows: the later one sees the
+    // earlier one's row closed, so exactly one of them completes the job.
+    tx.lock_job(job).await?;
+    tx.finish_if_drained(job).await?;
+    Ok(true)
+}
 
-    /// GCRA in one statement: the row's theoretical arrival time moves to
-    /// `max(tat, now) + count * interval`; the caller learns where its first slot starts.
-    pub(crate) async fn reserve_rate_slots(
-        pool: &PgPool,
-        bucket: &str,
-        interval: Duration,
-        count: u32,
-    ) -> Result<Duration, StoreError> {
-        let span = interval.as_secs_f64() * f64::from(count);
-        let ahead: f64 = sqlx::query_scalar(
-            "INSERT INTO rate_buckets AS b (bucket, tat) \
-             VALUES ($1, clock_timestamp() + make_interval(secs => $2)) \
-             ON CONFLICT (bucket) DO UPDATE \
-             SET tat = GREATEST(b.tat, clock_timestamp()) + make_interval(secs => $2) \
-             RETURNING EXTRACT(EPOCH FROM (tat - clock_timestamp()))::float8",
-        )
-        .bind(bucket)
-        .bind(span)
-        .fetch_one(pool)
-        .await?;
-        Ok(offset(ahead - span))
-    }
-
-    /// A lazily opened `LISTEN` connection shared by clones of one store.
-    #[derive(Clone, Default)]
-    pub(crate) struct Waker {
-        listener: Arc<tokio::sync::Mutex<Option<PgListener>>>,
-    }
-
-    impl std::fmt::Debug for Waker {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("Waker")
-        }
-    }
-
-    impl Waker {
-        /// Returns when a notification arrives on [`QUEUE_CHANNEL`] or `timeout` passes.
-        /// Notifications sent while nobody waited are buffered by the connection, so a wake-up
-        /// between two waits is not lost.
-        pub(crate) async fn wait(
-            &self,
-            pool: &PgPool,
-            timeout: Duration,
-        ) -> Result<(), StoreError> {
-            let mut guard = self.listener.lock().await;
-            if guard.is_none() {
-                let mut l = PgListener::connect_with(pool).await?;
-                l.listen(QUEUE_CHANNEL).await?;
-                *guard = Some(l);
-            }
-            let Some(listener) = guard.as_mut() else {
-                return Ok(());
-            };
-            match tokio::time::timeout(timeout, listener.recv()).await {
-                Ok(Ok(_)) | Err(_) => Ok(()),
-                Ok(Err(e)) => {
-                    // Reconnect on the next wait; polling covers the gap.
-                    *guard = None;
-                    Err(StoreError::Database(e))
-                }
-            }
-        }
-    }
+/// A lease as a chrono duration (a lease too long for chrono is a day: leases are renewed).
+pub(crate) fn chrono_lease(lease: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::days(1))
 }

@@ -12,12 +12,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use pforge_core::Level;
+use pforge_store::prelude::*;
 use pforge_store::{
-    open_store, Alert, ChangeEvent, ChargeRecord, DeriveChanges, Derived, ItemStatus, JobStatus,
-    NewSnapshot, NoDerivation, SaveOutcome, Snapshot, Store, StoreError, WorkItem,
+    open_store, Alert, AlertStatus, ChangeEvent, ChangeQuery, ChargeRecord, Delivery,
+    DeriveChanges, Derived, ItemStatus, JobStatus, NewSnapshot, NoDerivation, SaveOutcome,
+    Snapshot, StoreError, WorkItem,
 };
 use pforge_store::{QueueStatus, MAX_QUEUE_ATTEMPTS};
-use serde_json::json;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 const PG_ENV: &str = "PFORGE_TEST_DATABASE_URL";
@@ -145,6 +148,12 @@ conformance!(
     rate_slots_are_shared,
     keyed_snapshots_and_charges,
     targets_add_list_remove,
+    errors_say_what_happened,
+    job_specs_are_kept,
+    alert_status_and_delivery_are_enums,
+    changes_are_filtered_newest_first_in_pages,
+    batches_save_like_one_by_one_and_fail_whole,
+    concurrent_batches_over_shared_modules_never_deadlock,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -194,10 +203,10 @@ impl DeriveChanges for Recording {
                 rule: "n_changed".into(),
                 recipient: "ae@example.com".into(),
                 channel: "stdout".into(),
-                delivery: "immediate".into(),
+                delivery: Delivery::Immediate,
                 domain: next.domain.clone(),
                 payload: json!({"version": version, "nested": {"z": [1, 2.5, "é"], "a": null}}),
-                status: "pending".into(),
+                status: AlertStatus::Pending,
                 attempts: 0,
                 last_error: None,
                 created_at: at,
@@ -236,7 +245,22 @@ fn item(job: Uuid, domain: &str, module: &str, status: ItemStatus) -> WorkItem {
 }
 
 fn is_not_found<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
-    matches!(r, Err(StoreError::Database(sqlx::Error::RowNotFound)))
+    matches!(r, Err(StoreError::NotFound { .. }))
+}
+
+/// Jobs in these tests have no specification to speak of.
+fn no_spec() -> Value {
+    json!({})
+}
+
+/// The change-event query the older tests make: one domain (or all) since a time (or ever).
+fn changes(domain: Option<&str>, since: Option<DateTime<Utc>>, limit: u32) -> ChangeQuery {
+    ChangeQuery {
+        domain: domain.map(str::to_string),
+        since,
+        limit,
+        ..ChangeQuery::default()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,11 +271,14 @@ async fn job_lifecycle(h: Harness) {
     let store = h.open().await;
     let a = Uuid::new_v4();
     let b = Uuid::new_v4();
-    let job_a = store.create_job(a, "cli").await.unwrap();
+    let job_a = store.create_job(a, "cli", &no_spec()).await.unwrap();
     assert_eq!(job_a.status, JobStatus::Running);
     assert_eq!(job_a.finished_at, None);
     assert_eq!(store.get_job(a).await.unwrap(), Some(job_a.clone()));
-    store.create_job(b, "daemon:nightly").await.unwrap();
+    store
+        .create_job(b, "daemon:nightly", &no_spec())
+        .await
+        .unwrap();
 
     store.finish_job(a, JobStatus::Completed).await.unwrap();
     let done = store.get_job(a).await.unwrap().unwrap();
@@ -271,14 +298,14 @@ async fn job_lifecycle(h: Harness) {
         &store.finish_job(Uuid::new_v4(), JobStatus::Failed).await
     ));
     // Same id twice is a constraint error, not a silent overwrite.
-    assert!(store.create_job(a, "again").await.is_err());
+    assert!(store.create_job(a, "again", &no_spec()).await.is_err());
     assert_eq!(store.get_job(a).await.unwrap().unwrap().label, "cli");
 }
 
 async fn cancel_job_and_counts(h: Harness) {
     let store = h.open().await;
     let job = Uuid::new_v4();
-    store.create_job(job, "cli").await.unwrap();
+    store.create_job(job, "cli", &no_spec()).await.unwrap();
     assert!(store.job_counts(job).await.unwrap().is_empty());
 
     let statuses = [
@@ -302,7 +329,7 @@ async fn cancel_job_and_counts(h: Harness) {
         .unwrap();
     // Another job's items do not count.
     let other = Uuid::new_v4();
-    store.create_job(other, "other").await.unwrap();
+    store.create_job(other, "other", &no_spec()).await.unwrap();
     store
         .upsert_item(&item(other, "a.io", "m01", ItemStatus::Failed))
         .await
@@ -345,7 +372,7 @@ async fn cancel_job_and_counts(h: Harness) {
 async fn items_upsert_and_overwrite(h: Harness) {
     let store = h.open().await;
     let job = Uuid::new_v4();
-    store.create_job(job, "cli").await.unwrap();
+    store.create_job(job, "cli", &no_spec()).await.unwrap();
     let mut first = WorkItem {
         attempts: 1,
         started_at: Some(now()),
@@ -462,35 +489,40 @@ async fn snapshot_versions_unchanged_and_derived_rows(h: Harness) {
 
     // Change events: persisted exactly as derived, filterable by domain and (inclusive) time.
     let stored_events = store
-        .list_change_events(Some("stripe.com"), None, 100)
+        .list_change_events(&changes(Some("stripe.com"), None, 100))
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     assert_eq!(stored_events, events);
     assert_eq!(stored_events[0].old_value, Some(json!(1)));
     assert!(store
-        .list_change_events(Some("other.com"), None, 100)
+        .list_change_events(&changes(Some("other.com"), None, 100))
         .await
         .unwrap()
+        .events
         .is_empty());
     let later = events[0].detected_at + chrono::Duration::seconds(1);
     assert!(store
-        .list_change_events(None, Some(later), 100)
+        .list_change_events(&changes(None, Some(later), 100))
         .await
         .unwrap()
+        .events
         .is_empty());
     assert_eq!(
         store
-            .list_change_events(None, Some(events[0].detected_at), 100)
+            .list_change_events(&changes(None, Some(events[0].detected_at), 100))
             .await
             .unwrap()
+            .events
             .len(),
         1,
         "since is inclusive"
     );
     assert!(store
-        .list_change_events(None, None, 0)
+        .list_change_events(&changes(None, None, 0))
         .await
         .unwrap()
+        .events
         .is_empty());
 
     // The alert outbox: due alerts only, updates persisted field by field.
@@ -518,7 +550,7 @@ async fn snapshot_versions_unchanged_and_derived_rows(h: Harness) {
     );
 
     let mut delivered = retry.clone();
-    delivered.status = "delivered".into();
+    delivered.status = AlertStatus::Delivered;
     delivered.attempts = 2;
     delivered.last_error = None;
     delivered.delivered_at = Some(now());
@@ -655,9 +687,10 @@ async fn assert_concurrent_saves_are_sequential(stores: Vec<Arc<dyn Store>>, mod
     }
     // One change event per version after the first, none duplicated.
     let events = stores[0]
-        .list_change_events(Some("race.io"), None, 1000)
+        .list_change_events(&changes(Some("race.io"), None, 1000))
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     let mut event_versions: Vec<_> = events
         .iter()
         .filter(|e| e.module == module)
@@ -808,7 +841,11 @@ async fn prune_versions_executes_a_retention_plan(h: Harness) {
         .save_snapshot(&snap("acme.io", "m02", 2), &derive)
         .await
         .unwrap();
-    let events_before = store.list_change_events(None, None, 100).await.unwrap();
+    let events_before = store
+        .list_change_events(&changes(None, None, 100))
+        .await
+        .unwrap()
+        .events;
 
     // Refusals change nothing: deleting the latest, or a new base that does not exist.
     assert!(matches!(
@@ -873,7 +910,11 @@ async fn prune_versions_executes_a_retention_plan(h: Harness) {
         2
     );
     assert_eq!(
-        store.list_change_events(None, None, 100).await.unwrap(),
+        store
+            .list_change_events(&changes(None, None, 100))
+            .await
+            .unwrap()
+            .events,
         events_before
     );
     // Versioning continues after the latest, never reusing a number.
@@ -921,7 +962,7 @@ async fn prune_versions_executes_a_retention_plan(h: Harness) {
 async fn data_visible_to_a_second_store(h: Harness) {
     let first = h.open().await;
     let job = Uuid::new_v4();
-    first.create_job(job, "cli").await.unwrap();
+    first.create_job(job, "cli", &no_spec()).await.unwrap();
     first
         .upsert_item(&item(job, "acme.io", "m01", ItemStatus::Pending))
         .await
@@ -969,7 +1010,10 @@ async fn open_store_selects_backend_by_url() {
         "sqlite::memory:".to_string(),
     ] {
         let store = open_store(&url).await.unwrap();
-        store.create_job(Uuid::new_v4(), "x").await.unwrap();
+        store
+            .create_job(Uuid::new_v4(), "x", &no_spec())
+            .await
+            .unwrap();
         assert_eq!(store.list_jobs(10).await.unwrap().len(), 1, "{url}");
     }
     for bad in ["mysql://localhost/db", "", "   ", "sqlite://", "http://x/y"] {
@@ -1058,7 +1102,10 @@ async fn queue_enqueue_claim_complete(h: Harness) {
     let job = Uuid::new_v4();
     let mut list = domains(5);
     list.push("d0001.example".into()); // duplicates count once
-    let created = store.enqueue_job(job, "cli:enqueue", &list).await.unwrap();
+    let created = store
+        .enqueue_job(job, "cli:enqueue", &no_spec(), &list)
+        .await
+        .unwrap();
     assert_eq!(created.status, JobStatus::Running);
     assert_eq!(
         store.get_job(job).await.unwrap().unwrap().label,
@@ -1133,10 +1180,16 @@ async fn queue_enqueue_claim_complete(h: Harness) {
 
     // A job with nothing to do is complete at once.
     let empty = Uuid::new_v4();
-    let job = store.enqueue_job(empty, "cli", &[]).await.unwrap();
+    let job = store
+        .enqueue_job(empty, "cli", &no_spec(), &[])
+        .await
+        .unwrap();
     assert_eq!(job.status, JobStatus::Completed);
     assert!(
-        store.enqueue_job(empty, "again", &[]).await.is_err(),
+        store
+            .enqueue_job(empty, "again", &no_spec(), &[])
+            .await
+            .is_err(),
         "same id twice"
     );
 }
@@ -1146,7 +1199,10 @@ async fn queue_enqueue_claim_complete(h: Harness) {
 async fn queue_concurrent_claims_never_double_claim(h: Harness) {
     let setup = h.open().await;
     let job = Uuid::new_v4();
-    setup.enqueue_job(job, "cli", &domains(200)).await.unwrap();
+    setup
+        .enqueue_job(job, "cli", &no_spec(), &domains(200))
+        .await
+        .unwrap();
     let stores = [h.open().await, h.open().await, h.open().await];
     let mut tasks = Vec::new();
     for w in 0..6 {
@@ -1192,7 +1248,9 @@ async fn queue_leases_expire_and_heartbeats_extend(h: Harness) {
     let a = h.open().await;
     let b = h.open().await;
     let job = Uuid::new_v4();
-    a.enqueue_job(job, "cli", &domains(3)).await.unwrap();
+    a.enqueue_job(job, "cli", &no_spec(), &domains(3))
+        .await
+        .unwrap();
     let lease = Duration::from_millis(600);
     let held = a.claim_queue_items("a", None, 3, lease).await.unwrap();
     assert_eq!(held.len(), 3);
@@ -1240,7 +1298,10 @@ async fn queue_leases_expire_and_heartbeats_extend(h: Harness) {
 async fn queue_release_cancel_prune(h: Harness) {
     let store = h.open().await;
     let job = Uuid::new_v4();
-    store.enqueue_job(job, "cli", &domains(4)).await.unwrap();
+    store
+        .enqueue_job(job, "cli", &no_spec(), &domains(4))
+        .await
+        .unwrap();
     let held = store.claim_queue_items("w", None, 2, LONG).await.unwrap();
     assert_eq!(
         store.release_queue_items("w", &[held[1].id]).await.unwrap(),
@@ -1304,7 +1365,10 @@ async fn queue_release_cancel_prune(h: Harness) {
 async fn queue_gives_up_after_max_attempts(h: Harness) {
     let store = h.open().await;
     let job = Uuid::new_v4();
-    store.enqueue_job(job, "cli", &domains(1)).await.unwrap();
+    store
+        .enqueue_job(job, "cli", &no_spec(), &domains(1))
+        .await
+        .unwrap();
     let lease = Duration::from_millis(50);
     for attempt in 1..=MAX_QUEUE_ATTEMPTS {
         let got = store.claim_queue_items("w", None, 1, lease).await.unwrap();
@@ -1437,4 +1501,554 @@ async fn keyed_snapshots_and_charges(h: Harness) {
     store.record_charge(&charge(None)).await.unwrap();
     store.record_charge(&charge(None)).await.unwrap();
     assert_eq!(store.spent_since(None, t0).await.unwrap(), 4.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capabilities (issue 12): errors, job specifications, alert enums, the changes query, batches
+// ---------------------------------------------------------------------------------------------
+
+/// A [`DeriveChanges`] from a closure, for tests that need particular events or alerts.
+struct Emit<F>(F);
+
+impl<F> DeriveChanges for Emit<F>
+where
+    F: Fn(Option<&Snapshot>, &NewSnapshot, i64) -> Derived + Send + Sync,
+{
+    fn derive(&self, previous: Option<&Snapshot>, next: &NewSnapshot, version: i64) -> Derived {
+        (self.0)(previous, next, version)
+    }
+}
+
+fn event_for(next: &NewSnapshot, version: i64, level: Level, at: DateTime<Utc>) -> ChangeEvent {
+    ChangeEvent {
+        id: Uuid::new_v4(),
+        domain: next.domain.clone(),
+        module: next.module.clone(),
+        version,
+        path: "/n".into(),
+        kind: pforge_core::ChangeKind::Changed,
+        old_value: None,
+        new_value: Some(next.data["n"].clone()),
+        significance: 10,
+        level,
+        rule: "test".into(),
+        detected_at: at,
+    }
+}
+
+async fn errors_say_what_happened(h: Harness) {
+    let store = h.open().await;
+    let job = Uuid::new_v4();
+    store.create_job(job, "cli", &no_spec()).await.unwrap();
+    let dup = store.create_job(job, "again", &no_spec()).await;
+    assert!(
+        matches!(&dup, Err(StoreError::Conflict { what }) if what.contains(&job.to_string())),
+        "{dup:?}"
+    );
+    assert_eq!(
+        dup.unwrap_err().to_string(),
+        format!("job {job} already exists")
+    );
+    assert!(matches!(
+        store
+            .enqueue_job(job, "again", &no_spec(), &domains(2))
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(
+        store.queue_counts(job).await.unwrap().is_empty(),
+        "a refused enqueue queues nothing"
+    );
+
+    let ghost = Uuid::new_v4();
+    let err = store
+        .finish_job(ghost, JobStatus::Failed)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, StoreError::NotFound { .. }), "{err:?}");
+    assert_eq!(err.to_string(), format!("no job {ghost}"));
+    assert!(matches!(
+        store.cancel_job(ghost).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let orphan = store
+        .upsert_item(&item(ghost, "a.io", "m01", ItemStatus::Pending))
+        .await;
+    assert!(
+        matches!(&orphan, Err(StoreError::NotFound { what }) if what.contains(&ghost.to_string())),
+        "{orphan:?}"
+    );
+
+    let bad = ChangeQuery {
+        cursor: Some("not-a-cursor".into()),
+        limit: 5,
+        ..ChangeQuery::default()
+    };
+    assert!(matches!(
+        store.list_change_events(&bad).await,
+        Err(StoreError::Invalid(_))
+    ));
+    store
+        .save_snapshot(&snap("p.io", "m01", 1), &NoDerivation)
+        .await
+        .unwrap();
+    store
+        .save_snapshot(&snap("p.io", "m01", 2), &NoDerivation)
+        .await
+        .unwrap();
+    let base = store.prune_versions("p.io", "m01", &[1], Some(7)).await;
+    assert!(
+        matches!(&base, Err(StoreError::NotFound { what }) if what.contains("version 7 of p.io/m01")),
+        "{base:?}"
+    );
+}
+
+async fn job_specs_are_kept(h: Harness) {
+    let store = h.open().await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let spec_a = json!({"modules": ["m01", "m02"], "refresh": "all", "max_spend": 12.5,
+                        "origin": {"kind": "api", "note": "é"}});
+    let spec_b = json!({"modules": null, "refresh": "stale"});
+    assert_eq!(
+        store.create_job(a, "api", &spec_a).await.unwrap().spec,
+        spec_a
+    );
+    let queued = store
+        .enqueue_job(b, "cli:enqueue", &spec_b, &domains(2))
+        .await
+        .unwrap();
+    assert_eq!(queued.spec, spec_b);
+    assert_eq!(store.get_job(a).await.unwrap().unwrap().spec, spec_a);
+    let other = h.open().await;
+    let listed = other.list_jobs(10).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|j| (j.id, j.spec.clone()))
+            .collect::<Vec<_>>(),
+        vec![(b, spec_b), (a, spec_a)]
+    );
+    assert_eq!(
+        listed[0].label, "cli:enqueue",
+        "the label stays the job's origin"
+    );
+}
+
+async fn alert_status_and_delivery_are_enums(h: Harness) {
+    let store = h.open().await;
+    let at = now();
+    let derive = Emit(move |_: Option<&Snapshot>, next: &NewSnapshot, version| {
+        let alert = |delivery| Alert {
+            id: Uuid::new_v4(),
+            rule: "r".into(),
+            recipient: "revops".into(),
+            channel: "stdout".into(),
+            delivery,
+            domain: next.domain.clone(),
+            payload: json!({"version": version}),
+            status: AlertStatus::Pending,
+            attempts: 0,
+            last_error: None,
+            created_at: at,
+            next_attempt_at: at,
+            delivered_at: None,
+        };
+        Derived {
+            alerts: Delivery::ALL.into_iter().map(alert).collect(),
+            ..Derived::default()
+        }
+    });
+    store
+        .save_snapshot(&snap("al.io", "m01", 1), &derive)
+        .await
+        .unwrap();
+    let pending = store
+        .list_alerts(Some(AlertStatus::Pending), 10)
+        .await
+        .unwrap();
+    let mut deliveries: Vec<Delivery> = pending.iter().map(|a| a.delivery).collect();
+    deliveries.sort();
+    assert_eq!(deliveries, Delivery::ALL.to_vec());
+
+    let mut dead = pending[0].clone();
+    dead.status = AlertStatus::Dead;
+    dead.attempts = 5;
+    store.update_alert(&dead).await.unwrap();
+    assert_eq!(
+        store
+            .list_alerts(Some(AlertStatus::Dead), 10)
+            .await
+            .unwrap(),
+        vec![dead.clone()]
+    );
+    assert_eq!(
+        store
+            .list_alerts(Some(AlertStatus::Pending), 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(store
+        .list_alerts(Some(AlertStatus::Disabled), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.list_alerts(None, 10).await.unwrap().len(), 3);
+    let wire = serde_json::to_value(&dead).unwrap();
+    assert_eq!(wire["status"], "dead");
+    assert_eq!(wire["delivery"], dead.delivery.as_str());
+}
+
+/// Sixty events of mixed levels over two domains and two modules, detected a second apart in
+/// pairs (so ties in time are broken by id).
+async fn changes_are_filtered_newest_first_in_pages(h: Harness) {
+    let store = h.open().await;
+    let base = now() - chrono::Duration::days(1);
+    let levels = [
+        Level::Low,
+        Level::Medium,
+        Level::High,
+        Level::Critical,
+        Level::Low,
+        Level::High,
+    ];
+    let derive = Emit(move |_: Option<&Snapshot>, next: &NewSnapshot, version| {
+        let i = next.data["n"].as_i64().unwrap_or_default();
+        Derived {
+            events: vec![event_for(
+                next,
+                version,
+                levels[i as usize % levels.len()],
+                base + chrono::Duration::seconds(i / 2),
+            )],
+            ..Derived::default()
+        }
+    });
+    let news: Vec<NewSnapshot> = (0..60)
+        .map(|i: i64| {
+            let domain = ["a.io", "b.io"][i as usize % 2];
+            let module = ["m01", "m02"][(i as usize / 3) % 2];
+            snap(domain, module, i)
+        })
+        .collect();
+    let mut all = Vec::new();
+    // Half in one batch, half one by one: both paths store events the same way.
+    for out in store.save_snapshots(&news[..30], &derive).await.unwrap() {
+        let SaveOutcome::Created { events, .. } = out else {
+            panic!("distinct results are new versions");
+        };
+        all.extend(events);
+    }
+    for new in &news[30..] {
+        let SaveOutcome::Created { events, .. } = store.save_snapshot(new, &derive).await.unwrap()
+        else {
+            panic!("distinct results are new versions");
+        };
+        all.extend(events);
+    }
+    assert_eq!(all.len(), 60);
+    let newest = |all: &[ChangeEvent], keep: &dyn Fn(&ChangeEvent) -> bool| {
+        let mut v: Vec<ChangeEvent> = all.iter().filter(|e| keep(e)).cloned().collect();
+        v.sort_by(|a, b| (b.detected_at, b.id).cmp(&(a.detected_at, a.id)));
+        v
+    };
+
+    // The bug this query fixes: the limit applies after the level filter, newest first.
+    let high = ChangeQuery {
+        min_level: Some(Level::High),
+        limit: 5,
+        ..ChangeQuery::default()
+    };
+    let page = store.list_change_events(&high).await.unwrap();
+    let expected = newest(&all, &|e| e.level >= Level::High);
+    assert_eq!(
+        page.events,
+        expected[..5].to_vec(),
+        "the five newest high-or-critical"
+    );
+    assert!(page.next_cursor.is_some());
+
+    // Paging returns every matching event exactly once, newest first, while new events arrive.
+    let medium = ChangeQuery {
+        min_level: Some(Level::Medium),
+        limit: 7,
+        ..ChangeQuery::default()
+    };
+    let expected = newest(&all, &|e| e.level >= Level::Medium);
+    let (mut seen, mut cursor, mut pages) = (Vec::new(), None, 0);
+    loop {
+        let page = store
+            .list_change_events(&ChangeQuery {
+                cursor: cursor.clone(),
+                ..medium.clone()
+            })
+            .await
+            .unwrap();
+        assert!(page.events.len() <= 7);
+        seen.extend(page.events);
+        pages += 1;
+        if pages == 1 {
+            // Concurrent inserts: newer than the cursor, so they never land inside a page.
+            let later = Emit(
+                |_: Option<&Snapshot>, next: &NewSnapshot, version| Derived {
+                    events: vec![event_for(next, version, Level::Critical, now())],
+                    ..Derived::default()
+                },
+            );
+            for n in 100..103 {
+                let SaveOutcome::Created { events, .. } = store
+                    .save_snapshot(&snap("a.io", "m01", n), &later)
+                    .await
+                    .unwrap()
+                else {
+                    panic!("a new version");
+                };
+                all.extend(events);
+            }
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected, "every match once, newest first");
+    assert_eq!(pages, expected.len().div_ceil(7));
+    // A fresh first page sees the new events first.
+    let fresh = store.list_change_events(&medium).await.unwrap();
+    assert_eq!(
+        fresh.events,
+        newest(&all, &|e| e.level >= Level::Medium)[..7].to_vec()
+    );
+
+    // Domain and module filters, alone and together.
+    let by = |domain: Option<&str>, module: Option<&str>| ChangeQuery {
+        domain: domain.map(str::to_string),
+        module: module.map(str::to_string),
+        limit: 1000,
+        ..ChangeQuery::default()
+    };
+    let got = store
+        .list_change_events(&by(Some("b.io"), None))
+        .await
+        .unwrap();
+    assert_eq!(got.events, newest(&all, &|e| e.domain == "b.io"));
+    assert_eq!(got.next_cursor, None);
+    let got = store
+        .list_change_events(&by(None, Some("m02")))
+        .await
+        .unwrap();
+    assert_eq!(got.events, newest(&all, &|e| e.module == "m02"));
+    let got = store
+        .list_change_events(&by(Some("a.io"), Some("m01")))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.events,
+        newest(&all, &|e| e.domain == "a.io" && e.module == "m01")
+    );
+    assert!(store
+        .list_change_events(&by(Some("c.io"), None))
+        .await
+        .unwrap()
+        .events
+        .is_empty());
+
+    // since is inclusive, until exclusive; a limit equal to the matches leaves no next page.
+    let (since, until) = (
+        base + chrono::Duration::seconds(10),
+        base + chrono::Duration::seconds(20),
+    );
+    let window = newest(&all, &|e| e.detected_at >= since && e.detected_at < until);
+    assert_eq!(window.len(), 20);
+    let got = store
+        .list_change_events(&ChangeQuery {
+            since: Some(since),
+            until: Some(until),
+            limit: 20,
+            ..ChangeQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.events, window);
+    assert_eq!(got.next_cursor, None);
+    let empty = store
+        .list_change_events(&ChangeQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(empty, pforge_store::ChangePage::default(), "limit 0");
+}
+
+/// A batch gives the outcomes saving one by one gives (each snapshot sees the ones before it),
+/// and a batch that fails writes nothing.
+async fn batches_save_like_one_by_one_and_fail_whole(h: Harness) {
+    let store = h.open().await;
+    let (j, k) = (Uuid::new_v4(), Uuid::new_v4());
+    let script = |domain: &str| {
+        let at = |module: &str, n: i64, job: Option<Uuid>| NewSnapshot {
+            job_id: job,
+            ..snap(domain, module, n)
+        };
+        vec![
+            at("m01", 1, None),
+            at("M02", 1, None),
+            at("m01", 2, None),
+            at("m01", 2, None),    // same hash as the version just created
+            at("m01", 3, Some(j)), // a new version by job j
+            at("m01", 4, Some(j)), // j already stored one: nothing written
+            at("m01", 3, Some(k)), // same hash as the latest: unchanged
+        ]
+    };
+    let shape = |out: &[SaveOutcome]| {
+        out.iter()
+            .map(|o| match o {
+                SaveOutcome::Created {
+                    version,
+                    events,
+                    alerts,
+                } => ("created", *version, events.len(), alerts.len()),
+                SaveOutcome::Unchanged { version } => ("unchanged", *version, 0, 0),
+            })
+            .collect::<Vec<_>>()
+    };
+    let batch_derive = Recording::default();
+    let batched = store
+        .save_snapshots(&script("batch.io"), &batch_derive)
+        .await
+        .unwrap();
+    let single_derive = Recording::default();
+    let mut singles = Vec::new();
+    for new in script("single.io") {
+        singles.push(store.save_snapshot(&new, &single_derive).await.unwrap());
+    }
+    assert_eq!(shape(&batched), shape(&singles));
+    assert_eq!(
+        shape(&batched),
+        vec![
+            ("created", 1, 0, 0),
+            ("created", 1, 0, 0),
+            ("created", 2, 1, 1),
+            ("unchanged", 2, 0, 0),
+            ("created", 3, 1, 1),
+            ("unchanged", 3, 0, 0),
+            ("unchanged", 3, 0, 0),
+        ]
+    );
+    assert_eq!(
+        *batch_derive.calls.lock().unwrap(),
+        *single_derive.calls.lock().unwrap(),
+        "derive saw the same previous versions"
+    );
+    for domain in ["batch.io", "single.io"] {
+        let history = store.snapshot_history(domain, Some("m01")).await.unwrap();
+        assert_eq!(
+            history
+                .iter()
+                .map(|s| (s.version, s.data["n"].clone(), s.job_id))
+                .collect::<Vec<_>>(),
+            vec![
+                (1, json!(1), None),
+                (2, json!(2), None),
+                (3, json!(3), Some(j))
+            ]
+        );
+        assert!(history[1].patch.is_some() && history[2].patch.is_some());
+        let events = store
+            .list_change_events(&changes(Some(domain), None, 100))
+            .await
+            .unwrap()
+            .events;
+        let mut versions: Vec<i64> = events.iter().map(|e| e.version).collect();
+        versions.sort_unstable();
+        assert_eq!(versions, vec![2, 3]);
+    }
+    assert_eq!(
+        store.snapshot_keys().await.unwrap(),
+        vec![
+            ("batch.io".to_string(), "M02".to_string(), 1),
+            ("batch.io".to_string(), "m01".to_string(), 3),
+            ("single.io".to_string(), "M02".to_string(), 1),
+            ("single.io".to_string(), "m01".to_string(), 3),
+        ],
+        "byte order"
+    );
+
+    // Two events with one id: the second insert fails, and so does the whole batch.
+    let clash = Uuid::new_v4();
+    let failing = Emit(
+        move |_: Option<&Snapshot>, next: &NewSnapshot, version| Derived {
+            events: vec![ChangeEvent {
+                id: clash,
+                ..event_for(next, version, Level::High, now())
+            }],
+            ..Derived::default()
+        },
+    );
+    let doomed = [snap("fail.io", "m01", 1), snap("fail.io", "m02", 1)];
+    assert!(store.save_snapshots(&doomed, &failing).await.is_err());
+    assert_eq!(store.latest_snapshot("fail.io", "m01").await.unwrap(), None);
+    assert!(store.latest_snapshots("fail.io").await.unwrap().is_empty());
+    assert!(store
+        .list_change_events(&changes(Some("fail.io"), None, 10))
+        .await
+        .unwrap()
+        .events
+        .is_empty());
+    let again = store.save_snapshots(&doomed, &NoDerivation).await.unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|o| matches!(o, SaveOutcome::Created { version: 1, .. })),
+        "no version number was used up: {again:?}"
+    );
+    assert!(store
+        .save_snapshots(&[], &NoDerivation)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// Batches over the same modules in opposite orders, from several stores at once: none
+/// deadlocks, and every module's versions stay dense.
+async fn concurrent_batches_over_shared_modules_never_deadlock(h: Harness) {
+    let stores = [h.open().await, h.open().await];
+    let derive = Arc::new(Recording::default());
+    let modules = ["m0", "m1", "m2", "m3", "m4"];
+    let mut tasks = Vec::new();
+    for t in 0..6i64 {
+        let store = stores[t as usize % 2].clone();
+        let derive = derive.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..5i64 {
+                let mut batch: Vec<NewSnapshot> = modules
+                    .iter()
+                    .map(|m| snap("lock.io", m, t * 100 + round))
+                    .collect();
+                if t % 2 == 1 {
+                    batch.reverse();
+                }
+                let out = store.save_snapshots(&batch, derive.as_ref()).await?;
+                assert!(out.iter().all(|o| matches!(o, SaveOutcome::Created { .. })));
+            }
+            Ok::<(), StoreError>(())
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    for m in modules {
+        let versions: Vec<i64> = stores[0]
+            .snapshot_history("lock.io", Some(m))
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.version)
+            .collect();
+        assert_eq!(versions, (1..=30).collect::<Vec<_>>(), "{m}");
+    }
+    let calls = derive.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 150);
+    assert!(calls
+        .iter()
+        .all(|(prev, v)| *prev == (*v > 1).then_some(v - 1)));
 }

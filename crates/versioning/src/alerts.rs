@@ -76,40 +76,9 @@ pub struct Recipient {
     pub digest_hour_utc: u32,
 }
 
-/// When a recipient's alerts go out.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Delivery {
-    #[default]
-    Immediate,
-    /// One message per recipient per clock hour.
-    Hourly,
-    /// One message per recipient per day, at `digest_hour_utc`.
-    Daily,
-}
-
-impl Delivery {
-    /// Stable text stored in [`pforge_store::Alert::delivery`].
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Delivery::Immediate => "immediate",
-            Delivery::Hourly => "hourly",
-            Delivery::Daily => "daily",
-        }
-    }
-
-    /// Inverse of [`Delivery::as_str`]; unknown text (a corrupt row) reads as immediate so the
-    /// alert is still delivered.
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "hourly" => Delivery::Hourly,
-            "daily" => Delivery::Daily,
-            _ => Delivery::Immediate,
-        }
-    }
-}
+/// When a recipient's alerts go out: the store's record type, so the outbox and the rules
+/// can never disagree about its names.
+pub use pforge_store::Delivery;
 
 /// Where messages go. Secrets (webhook signing keys, Slack URLs) can come from the environment
 /// so that the config file can be committed.
@@ -411,7 +380,7 @@ pub fn group_messages(alerts: Vec<Alert>) -> Vec<Message> {
     let mut singles = Vec::new();
     let mut digests: BTreeMap<(String, String, Delivery), Vec<Alert>> = BTreeMap::new();
     for a in alerts {
-        let delivery = Delivery::parse(&a.delivery);
+        let delivery = a.delivery;
         if delivery == Delivery::Immediate {
             singles.push(Message {
                 id: a.id,
@@ -594,10 +563,10 @@ mod tests {
             rule: "r".into(),
             recipient: recipient.into(),
             channel: "c".into(),
-            delivery: delivery.into(),
+            delivery: Delivery::parse(delivery).expect("a delivery name"),
             domain: "acme.com".into(),
             payload: json!({}),
-            status: "pending".into(),
+            status: pforge_store::AlertStatus::Pending,
             attempts: 0,
             last_error: None,
             created_at: t,

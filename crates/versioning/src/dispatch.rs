@@ -2,7 +2,7 @@
 //! between attempts, `Retry-After` honoured, HTTP 410 disabling the endpoint, and dead-lettering
 //! after the last attempt. An alert keeps its id across attempts so receivers can de-duplicate.
 //!
-//! The outbox itself is behind [`AlertOutbox`] (the store implements it). Each round reads the
+//! The outbox is the store's [`OutboxStore`] capability, used directly. Each round reads the
 //! due alerts, groups digest recipients' alerts into one message each, sends, and writes every
 //! alert back with its outcome. A crash between sending and writing back means the message is
 //! sent again later with the same id: at-least-once, never lost.
@@ -10,26 +10,21 @@
 use crate::alerts::{group_messages, AlertsConfig, DeliveryConfig, Message};
 use crate::channels::{Channel, DeliveryOutcome};
 use crate::ConfigError;
-use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
-use pforge_store::Alert;
+use pforge_store::{AlertStatus, OutboxStore, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
 use thiserror::Error;
 use uuid::Uuid;
 
-/// An outbox backend failed (database error); the round stops and can be retried.
-#[derive(Debug, Error)]
-#[error("alert outbox: {0}")]
-pub struct OutboxError(pub String);
-
 /// Why a dispatch round stopped early.
 #[derive(Debug, Error)]
 pub enum DispatchError {
-    #[error(transparent)]
-    Outbox(#[from] OutboxError),
+    /// The outbox (the database) failed; the round stops and can be retried.
+    #[error("alert outbox: {0}")]
+    Outbox(#[from] StoreError),
 }
 
 /// One delivery attempt of one alert, for the audit trail.
@@ -46,30 +41,6 @@ pub struct AttemptRecord {
     pub outcome: String,
     pub error: Option<String>,
     pub next_attempt_at: Option<DateTime<Utc>>,
-}
-
-/// Where pending alerts live. The store implements it over its outbox table.
-#[async_trait]
-pub trait AlertOutbox: Send + Sync {
-    /// Alerts with status `pending` and `next_attempt_at <= now`, oldest first, at most `limit`.
-    async fn pending(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Alert>, OutboxError>;
-    /// Writes back an alert's status, attempts, last error and schedule.
-    async fn update(&self, alert: &Alert) -> Result<(), OutboxError>;
-    /// Records one attempt's outcome. The alert row already keeps the latest outcome
-    /// (`attempts`, `last_error`, `status`); backends with an attempts table keep every one,
-    /// the default writes it to the log.
-    async fn record_attempt(&self, attempt: &AttemptRecord) -> Result<(), OutboxError> {
-        tracing::info!(
-            alert = %attempt.alert_id,
-            message = %attempt.message_id,
-            channel = %attempt.channel,
-            attempt = attempt.attempt,
-            outcome = %attempt.outcome,
-            error = attempt.error.as_deref().unwrap_or(""),
-            "alert delivery attempt"
-        );
-        Ok(())
-    }
 }
 
 /// What one round did.
@@ -158,10 +129,10 @@ impl Dispatcher {
     /// writes each back. Returns what happened; an outbox error stops the round.
     pub async fn dispatch_once(
         &self,
-        outbox: &dyn AlertOutbox,
+        outbox: &dyn OutboxStore,
         now: DateTime<Utc>,
     ) -> Result<DispatchReport, DispatchError> {
-        let due = outbox.pending(now, self.delivery.batch_size).await?;
+        let due = outbox.pending_alerts(now, self.delivery.batch_size).await?;
         let mut report = DispatchReport::default();
         for msg in group_messages(due) {
             report.messages += 1;
@@ -187,25 +158,25 @@ impl Dispatcher {
     /// Writes the outcome of one message back to each alert it carried.
     async fn settle(
         &self,
-        outbox: &dyn AlertOutbox,
+        outbox: &dyn OutboxStore,
         msg: &Message,
         outcome: &DeliveryOutcome,
         now: DateTime<Utc>,
         report: &mut DispatchReport,
-    ) -> Result<(), OutboxError> {
+    ) -> Result<(), StoreError> {
         for alert in &msg.alerts {
             let mut a = alert.clone();
             a.attempts += 1;
             let (label, error, next) = match outcome {
                 DeliveryOutcome::Delivered => {
-                    a.status = "delivered".into();
+                    a.status = AlertStatus::Delivered;
                     a.delivered_at = Some(now);
                     a.last_error = None;
                     report.delivered += 1;
                     ("delivered", None, None)
                 }
                 DeliveryOutcome::Gone { error } => {
-                    a.status = "disabled".into();
+                    a.status = AlertStatus::Disabled;
                     a.last_error = Some(error.clone());
                     report.disabled += 1;
                     ("disabled", Some(error.clone()), None)
@@ -224,14 +195,14 @@ impl Dispatcher {
                             ("retry", Some(error.clone()), Some(next))
                         }
                         None => {
-                            a.status = "dead".into();
+                            a.status = AlertStatus::Dead;
                             report.dead += 1;
                             ("dead", Some(error.clone()), None)
                         }
                     }
                 }
             };
-            outbox.update(&a).await?;
+            outbox.update_alert(&a).await?;
             let rec = AttemptRecord {
                 alert_id: a.id,
                 message_id: msg.id,
@@ -242,7 +213,16 @@ impl Dispatcher {
                 error,
                 next_attempt_at: next,
             };
-            outbox.record_attempt(&rec).await?;
+            // The alert row keeps the latest outcome; the log and the report keep every one.
+            tracing::info!(
+                alert = %rec.alert_id,
+                message = %rec.message_id,
+                channel = %rec.channel,
+                attempt = rec.attempt,
+                outcome = %rec.outcome,
+                error = rec.error.as_deref().unwrap_or(""),
+                "alert delivery attempt"
+            );
             report.attempts.push(rec);
         }
         Ok(())

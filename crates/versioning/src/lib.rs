@@ -5,7 +5,8 @@
 //! Flow: [`Versioner::prepare`] canonicalizes a result into a `NewSnapshot`; the store calls
 //! [`Versioner`] (a `DeriveChanges`) inside its transaction to get the patch, scored
 //! [`ChangeEvent`](pforge_store::ChangeEvent)s and outbox alerts; a [`Dispatcher`] later delivers
-//! due alerts through [`channels`]; [`plan_retention`] says which old versions may go.
+//! due alerts from the store's outbox (`pforge_store::OutboxStore`) through [`channels`];
+//! [`plan_retention`] says which old versions may go.
 
 pub mod alerts;
 mod canonical;
@@ -13,7 +14,6 @@ pub mod channels;
 mod config;
 pub mod diff;
 pub mod dispatch;
-mod outbox;
 mod pattern;
 pub mod retention;
 pub mod significance;
@@ -32,10 +32,7 @@ pub use config::{ConfigError, VersioningConfig, DEFAULT_CONFIG_TOML};
 pub use diff::{
     apply, changes, diff, patch_from_value, patch_to_value, Change, ChangeKind, DiffError,
 };
-pub use dispatch::{
-    AlertOutbox, AttemptRecord, DispatchError, DispatchReport, Dispatcher, OutboxError,
-};
-pub use outbox::StoreOutbox;
+pub use dispatch::{AttemptRecord, DispatchError, DispatchReport, Dispatcher};
 pub use pattern::{glob_matches, pointer_matches};
 pub use retention::{plan_retention, RetentionConfig, RetentionPlan, RetentionPolicy, VersionInfo};
 pub use significance::{

@@ -11,7 +11,9 @@ use crate::pattern::segments;
 use crate::significance::Significance;
 use chrono::{DateTime, Utc};
 use json_patch::{Patch, PatchOperation, ReplaceOperation};
-use pforge_store::{Alert, ChangeEvent, DeriveChanges, Derived, NewSnapshot, Snapshot};
+use pforge_store::{
+    Alert, AlertStatus, ChangeEvent, DeriveChanges, Derived, NewSnapshot, Snapshot,
+};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -206,7 +208,7 @@ impl Versioner {
                     rule: r.rules.join(","),
                     recipient: r.recipient.clone(),
                     channel: r.channel.clone(),
-                    delivery: r.delivery.as_str().to_string(),
+                    delivery: r.delivery,
                     domain: next.domain.clone(),
                     payload: json!({
                         "title": title,
@@ -219,7 +221,7 @@ impl Versioner {
                         "changes": changes,
                         "detected_at": now,
                     }),
-                    status: "pending".into(),
+                    status: AlertStatus::Pending,
                     attempts: 0,
                     last_error: None,
                     created_at: now,

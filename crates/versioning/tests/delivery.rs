@@ -1,7 +1,6 @@
 //! Alert delivery over real HTTP to receivers on 127.0.0.1: Standard Webhooks signatures,
 //! retries with a stable id, 410, 429 + Retry-After, dead-lettering, digests, Slack and JSONL.
 
-use async_trait::async_trait;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -9,11 +8,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use chrono::{DateTime, Duration as CDuration, TimeZone, Utc};
-use pforge_store::Alert;
-use pforge_versioning::{
-    verify_webhook, AlertOutbox, AlertsConfig, AttemptRecord, Channel, DeliveryConfig, Dispatcher,
-    OutboxError,
+use pforge_store::prelude::*;
+use pforge_store::{
+    Alert, AlertStatus, Delivery, DeriveChanges, Derived, NewSnapshot, Snapshot, SqliteStore,
 };
+use pforge_versioning::{verify_webhook, AlertsConfig, Channel, DeliveryConfig, Dispatcher};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -22,58 +21,52 @@ use uuid::Uuid;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-/// Test scaffolding: an outbox over a Vec, with the store's `pending` semantics.
-#[derive(Default)]
-struct VecOutbox {
-    alerts: Mutex<Vec<Alert>>,
-    attempts: Mutex<Vec<AttemptRecord>>,
+/// The outbox under test: a real SQLite store in a temporary file, filled the way production
+/// fills it (saving a snapshot whose derivation raises the alerts) and read back through the
+/// store's outbox capability, which is what the dispatcher takes.
+struct Outbox {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
 }
 
-impl VecOutbox {
-    fn with(alerts: Vec<Alert>) -> Self {
-        VecOutbox {
-            alerts: Mutex::new(alerts),
-            attempts: Mutex::new(Vec::new()),
+/// Raises the given alerts for whatever snapshot is saved.
+struct Raise(Vec<Alert>);
+
+impl DeriveChanges for Raise {
+    fn derive(&self, _: Option<&Snapshot>, _: &NewSnapshot, _: i64) -> Derived {
+        Derived {
+            alerts: self.0.clone(),
+            ..Derived::default()
         }
     }
-    fn get(&self, id: Uuid) -> Alert {
-        self.alerts
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|a| a.id == id)
-            .unwrap()
-            .clone()
-    }
 }
 
-#[async_trait]
-impl AlertOutbox for VecOutbox {
-    async fn pending(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Alert>, OutboxError> {
-        let mut due: Vec<Alert> = self
-            .alerts
-            .lock()
+impl Outbox {
+    async fn with(alerts: Vec<Alert>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("outbox.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let raised = NewSnapshot {
+            domain: "outbox.test".into(),
+            module: "m02_tech_stack".into(),
+            data: json!({}),
+            citations: json!([]),
+            content_hash: "h".into(),
+            fetched_at: Utc::now(),
+            job_id: None,
+        };
+        store.save_snapshot(&raised, &Raise(alerts)).await.unwrap();
+        Outbox { _dir: dir, store }
+    }
+
+    async fn get(&self, id: Uuid) -> Alert {
+        self.store
+            .list_alerts(None, 10_000)
+            .await
             .unwrap()
-            .iter()
-            .filter(|a| a.status == "pending" && a.next_attempt_at <= now)
-            .cloned()
-            .collect();
-        due.sort_by_key(|a| a.created_at);
-        due.truncate(limit as usize);
-        Ok(due)
-    }
-    async fn update(&self, alert: &Alert) -> Result<(), OutboxError> {
-        let mut all = self.alerts.lock().unwrap();
-        let slot = all
-            .iter_mut()
-            .find(|a| a.id == alert.id)
-            .ok_or_else(|| OutboxError("unknown alert".into()))?;
-        *slot = alert.clone();
-        Ok(())
-    }
-    async fn record_attempt(&self, attempt: &AttemptRecord) -> Result<(), OutboxError> {
-        self.attempts.lock().unwrap().push(attempt.clone());
-        Ok(())
+            .into_iter()
+            .find(|a| a.id == id)
+            .unwrap()
     }
 }
 
@@ -88,7 +81,7 @@ fn alert(channel: &str, delivery: &str, domain: &str, minute: i64) -> Alert {
         rule: "high-and-critical".into(),
         recipient: "crm".into(),
         channel: channel.into(),
-        delivery: delivery.into(),
+        delivery: Delivery::parse(delivery).expect("a delivery name"),
         domain: domain.into(),
         payload: json!({
             "title": format!("{domain}: /technologies/Algolia added"),
@@ -104,7 +97,7 @@ fn alert(channel: &str, delivery: &str, domain: &str, minute: i64) -> Alert {
                 "evidence": format!("https://{domain}/"),
             }],
         }),
-        status: "pending".into(),
+        status: AlertStatus::Pending,
         attempts: 0,
         last_error: None,
         created_at: created,
@@ -224,11 +217,11 @@ async fn webhook_retries_after_503_with_the_same_id_and_valid_signatures() {
     let (base, seen) = serve(vec![(503, None), (200, None)]).await;
     let d = webhook_dispatcher(&base, 5);
     let a = alert("crm", "immediate", "acme.com", 0);
-    let outbox = VecOutbox::with(vec![a.clone()]);
+    let outbox = Outbox::with(vec![a.clone()]).await;
 
-    let r1 = d.dispatch_once(&outbox, t0()).await.unwrap();
+    let r1 = d.dispatch_once(&outbox.store, t0()).await.unwrap();
     assert_eq!((r1.messages, r1.retried, r1.delivered), (1, 1, 0));
-    let after1 = outbox.get(a.id);
+    let after1 = outbox.get(a.id).await;
     assert_eq!(after1.status, "pending");
     assert_eq!(after1.attempts, 1);
     assert_eq!(
@@ -240,17 +233,17 @@ async fn webhook_retries_after_503_with_the_same_id_and_valid_signatures() {
 
     // Not due yet: nothing is sent.
     let r = d
-        .dispatch_once(&outbox, t0() + CDuration::seconds(5))
+        .dispatch_once(&outbox.store, t0() + CDuration::seconds(5))
         .await
         .unwrap();
     assert_eq!(r.messages, 0);
 
     let r2 = d
-        .dispatch_once(&outbox, t0() + CDuration::seconds(10))
+        .dispatch_once(&outbox.store, t0() + CDuration::seconds(10))
         .await
         .unwrap();
     assert_eq!(r2.delivered, 1);
-    let done = outbox.get(a.id);
+    let done = outbox.get(a.id).await;
     assert_eq!(done.status, "delivered");
     assert_eq!(done.attempts, 2);
     assert!(done.delivered_at.is_some());
@@ -270,7 +263,7 @@ async fn webhook_retries_after_503_with_the_same_id_and_valid_signatures() {
     assert_eq!(seen[0].body["data"]["alert_id"], json!(a.id));
     assert_eq!(seen[0].body["data"]["domain"], "acme.com");
 
-    let attempts = outbox.attempts.lock().unwrap().clone();
+    let attempts = [r1.attempts, r.attempts, r2.attempts].concat();
     let outcomes: Vec<(&str, i64)> = attempts
         .iter()
         .map(|r| (r.outcome.as_str(), r.attempt))
@@ -284,14 +277,14 @@ async fn http_410_disables_the_alert_and_the_endpoint() {
     let d = webhook_dispatcher(&base, 5);
     let a = alert("crm", "immediate", "acme.com", 0);
     let b = alert("crm", "immediate", "beta.io", 1);
-    let outbox = VecOutbox::with(vec![a.clone(), b.clone()]);
+    let outbox = Outbox::with(vec![a.clone(), b.clone()]).await;
     let r = d
-        .dispatch_once(&outbox, t0() + CDuration::minutes(5))
+        .dispatch_once(&outbox.store, t0() + CDuration::minutes(5))
         .await
         .unwrap();
     assert_eq!(r.disabled, 2);
-    assert_eq!(outbox.get(a.id).status, "disabled");
-    assert_eq!(outbox.get(b.id).status, "disabled");
+    assert_eq!(outbox.get(a.id).await.status, "disabled");
+    assert_eq!(outbox.get(b.id).await.status, "disabled");
     // Only the first was sent: once the endpoint said 410, the next was not attempted.
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
@@ -301,9 +294,9 @@ async fn http_429_retry_after_sets_the_next_attempt() {
     let (base, _seen) = serve(vec![(429, Some("120"))]).await;
     let d = webhook_dispatcher(&base, 5);
     let a = alert("crm", "immediate", "acme.com", 0);
-    let outbox = VecOutbox::with(vec![a.clone()]);
-    d.dispatch_once(&outbox, t0()).await.unwrap();
-    let got = outbox.get(a.id);
+    let outbox = Outbox::with(vec![a.clone()]).await;
+    d.dispatch_once(&outbox.store, t0()).await.unwrap();
+    let got = outbox.get(a.id).await;
     assert_eq!(got.status, "pending");
     // Backoff would say 10 s; the receiver asked for 120 s.
     assert_eq!(got.next_attempt_at, t0() + CDuration::seconds(120));
@@ -315,16 +308,16 @@ async fn exhausted_attempts_dead_letter_the_alert() {
     let (base, seen) = serve(vec![(500, None)]).await;
     let d = webhook_dispatcher(&base, 3);
     let a = alert("crm", "immediate", "acme.com", 0);
-    let outbox = VecOutbox::with(vec![a.clone()]);
+    let outbox = Outbox::with(vec![a.clone()]).await;
     let mut now = t0();
     let mut delays = Vec::new();
     for _ in 0..3 {
-        d.dispatch_once(&outbox, now).await.unwrap();
-        let got = outbox.get(a.id);
+        d.dispatch_once(&outbox.store, now).await.unwrap();
+        let got = outbox.get(a.id).await;
         delays.push(got.next_attempt_at - now);
         now = got.next_attempt_at;
     }
-    let got = outbox.get(a.id);
+    let got = outbox.get(a.id).await;
     assert_eq!(got.status, "dead");
     assert_eq!(got.attempts, 3);
     assert_eq!(seen.lock().unwrap().len(), 3);
@@ -333,7 +326,7 @@ async fn exhausted_attempts_dead_letter_the_alert() {
     assert_eq!(delays[1], CDuration::seconds(20));
     // Dead alerts are never picked up again.
     assert_eq!(
-        d.dispatch_once(&outbox, now + CDuration::days(1))
+        d.dispatch_once(&outbox.store, now + CDuration::days(1))
             .await
             .unwrap()
             .messages,
@@ -352,16 +345,16 @@ async fn digest_recipient_gets_one_signed_message_for_the_period() {
             a
         })
         .collect();
-    let outbox = VecOutbox::with(hourly.clone());
+    let outbox = Outbox::with(hourly.clone()).await;
     assert_eq!(
-        d.dispatch_once(&outbox, t0() + CDuration::minutes(30))
+        d.dispatch_once(&outbox.store, t0() + CDuration::minutes(30))
             .await
             .unwrap()
             .messages,
         0
     );
     let r = d
-        .dispatch_once(&outbox, t0() + CDuration::hours(1))
+        .dispatch_once(&outbox.store, t0() + CDuration::hours(1))
         .await
         .unwrap();
     assert_eq!((r.messages, r.delivered), (1, 3));
@@ -378,9 +371,9 @@ async fn digest_recipient_gets_one_signed_message_for_the_period() {
         .map(|a| a["domain"].as_str().unwrap())
         .collect();
     assert_eq!(domains, vec!["d0.com", "d1.com", "d2.com"]);
-    assert!(hourly
-        .iter()
-        .all(|a| outbox.get(a.id).status == "delivered"));
+    for a in &hourly {
+        assert_eq!(outbox.get(a.id).await.status, "delivered");
+    }
 }
 
 #[tokio::test]
@@ -401,8 +394,8 @@ async fn slack_payload_shows_account_change_and_evidence() {
     .unwrap();
     let d = Dispatcher::new(&cfg).unwrap();
     let a = alert("team", "immediate", "acme.com", 0);
-    let outbox = VecOutbox::with(vec![a.clone()]);
-    let r = d.dispatch_once(&outbox, t0()).await.unwrap();
+    let outbox = Outbox::with(vec![a.clone()]).await;
+    let r = d.dispatch_once(&outbox.store, t0()).await.unwrap();
     assert_eq!(r.delivered, 1);
     let seen = seen.lock().unwrap().clone();
     let body = &seen[0].body;
@@ -455,9 +448,9 @@ async fn jsonl_channel_appends_one_line_per_message() {
     let a = alert("log", "immediate", "acme.com", 0);
     let b = alert("log", "immediate", "beta.io", 1);
     let c = alert("console", "immediate", "gamma.dev", 2);
-    let outbox = VecOutbox::with(vec![a.clone(), b.clone(), c.clone()]);
+    let outbox = Outbox::with(vec![a.clone(), b.clone(), c.clone()]).await;
     let r = d
-        .dispatch_once(&outbox, t0() + CDuration::minutes(5))
+        .dispatch_once(&outbox.store, t0() + CDuration::minutes(5))
         .await
         .unwrap();
     assert_eq!(r.delivered, 3);
@@ -469,16 +462,16 @@ async fn jsonl_channel_appends_one_line_per_message() {
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["data"]["alert_id"], json!(a.id));
     assert_eq!(lines[1]["data"]["domain"], "beta.io");
-    assert_eq!(outbox.get(c.id).status, "delivered");
+    assert_eq!(outbox.get(c.id).await.status, "delivered");
 }
 
 #[tokio::test]
 async fn unknown_channel_is_retried_then_dead() {
     let d = Dispatcher::with_channels(BTreeMap::new(), delivery(1)).unwrap();
     let a = alert("nowhere", "immediate", "acme.com", 0);
-    let outbox = VecOutbox::with(vec![a.clone()]);
-    d.dispatch_once(&outbox, t0()).await.unwrap();
-    let got = outbox.get(a.id);
+    let outbox = Outbox::with(vec![a.clone()]).await;
+    d.dispatch_once(&outbox.store, t0()).await.unwrap();
+    let got = outbox.get(a.id).await;
     assert_eq!(got.status, "dead");
     assert!(got.last_error.unwrap().contains("nowhere"));
 }

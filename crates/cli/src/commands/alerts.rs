@@ -1,20 +1,19 @@
 //! `pforge alerts`: inspect the outbox, deliver what is due, resend dead-lettered alerts.
 
 use crate::cli::{AlertsArgs, AlertsCommand, GlobalArgs};
-use crate::config::Config;
-use crate::{exit, wiring};
+use crate::exit;
 use anyhow::{Context, Result};
-use chrono::Utc;
+use pforge_versioning::DispatchReport;
 
 pub async fn run(global: &GlobalArgs, args: AlertsArgs) -> Result<u8> {
-    let store = wiring::open_store(global).await?;
+    let app = super::open(global).await?;
     match args.command {
         AlertsCommand::List {
             status,
             limit,
             json,
         } => {
-            let alerts = store.list_alerts(status.as_deref(), limit).await?;
+            let alerts = app.alerts().list(status.as_deref(), limit).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&alerts)?);
                 return Ok(exit::OK);
@@ -51,66 +50,45 @@ pub async fn run(global: &GlobalArgs, args: AlertsArgs) -> Result<u8> {
             Ok(exit::OK)
         }
         AlertsCommand::Deliver { flush_digests } => {
-            let cfg = Config::load(global.config.as_deref())?;
             if flush_digests {
-                let now = Utc::now();
-                for mut a in store.list_alerts(Some("pending"), 100_000).await? {
-                    if a.delivery != "immediate" && a.next_attempt_at > now {
-                        a.next_attempt_at = now;
-                        store
-                            .update_alert(&a)
-                            .await
-                            .context("rescheduling a digest")?;
-                    }
-                }
+                app.alerts()
+                    .flush_digests()
+                    .await
+                    .context("rescheduling digests")?;
             }
-            let r = wiring::deliver_alerts(&cfg, store).await?;
+            let r = app.alerts().deliver().await?;
             println!(
                 "{} message(s): {} delivered, {} to retry, {} dead, {} disabled",
                 r.messages, r.delivered, r.retried, r.dead, r.disabled
             );
-            Ok(if r.retried + r.dead > 0 {
-                exit::MODULE_FAILURES
-            } else {
-                exit::OK
-            })
+            Ok(delivery_code(&r))
         }
         AlertsCommand::Retry { id } => {
-            let dead = store.list_alerts(Some("dead"), 100_000).await?;
-            let chosen: Vec<_> = match &id {
-                Some(id) => dead
-                    .into_iter()
-                    .filter(|a| a.id.to_string() == *id)
-                    .collect(),
-                None => dead,
-            };
-            if chosen.is_empty() {
-                anyhow::bail!(
-                    "no dead-lettered alert{}: see `pforge alerts list --status dead`",
-                    id.map(|i| format!(" with id {i}")).unwrap_or_default()
-                );
-            }
-            for mut a in chosen.iter().cloned() {
-                a.status = "pending".into();
-                a.attempts = 0;
-                a.next_attempt_at = Utc::now();
-                store
-                    .update_alert(&a)
-                    .await
-                    .context("requeueing an alert")?;
-            }
-            println!("{} alert(s) requeued; delivering now", chosen.len());
-            let cfg = Config::load(global.config.as_deref())?;
-            let r = wiring::deliver_alerts(&cfg, store).await?;
+            let id = id
+                .as_deref()
+                .map(|i| {
+                    uuid::Uuid::parse_str(i.trim()).with_context(|| {
+                        format!("--id {i:?} is not an alert id (see `pforge alerts list --status dead`)")
+                    })
+                })
+                .transpose()?;
+            let n = app.alerts().requeue_dead(id).await?;
+            println!("{n} alert(s) requeued; delivering now");
+            let r = app.alerts().deliver().await?;
             println!(
                 "{} message(s): {} delivered, {} to retry, {} dead",
                 r.messages, r.delivered, r.retried, r.dead
             );
-            Ok(if r.retried + r.dead > 0 {
-                exit::MODULE_FAILURES
-            } else {
-                exit::OK
-            })
+            Ok(delivery_code(&r))
         }
+    }
+}
+
+/// 1 when some alerts still wait for a retry or went dead.
+fn delivery_code(r: &DispatchReport) -> u8 {
+    if r.retried + r.dead > 0 {
+        exit::MODULE_FAILURES
+    } else {
+        exit::OK
     }
 }

@@ -6,17 +6,14 @@
 //! safe file name inside its folder; a symlink in the way is refused (see `crate::paths`).
 
 use crate::cli::GlobalArgs;
-use crate::{exit, paths, wiring};
+use crate::{exit, paths};
 use anyhow::{Context, Result};
 use clap::Args;
+use pforge_app::App;
 use pforge_core::Domain;
-use pforge_store::Store;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-
-/// The module whose output is the brief.
-const BRIEF_MODULE: &str = "m15_strategic_brief";
 
 /// Arguments of `pforge brief`.
 #[derive(Debug, Args, Clone)]
@@ -42,35 +39,33 @@ pub async fn run(global: &GlobalArgs, args: BriefArgs) -> Result<u8> {
             return Ok(exit::BAD_INPUT);
         }
     };
-    let store = wiring::open_store(global).await?;
-    brief(store.as_ref(), &domain, &args).await
+    let app = super::open(global).await?;
+    brief(&app, &domain, &args).await
 }
 
 /// Reads the latest brief of `domain` and prints or writes it.
-pub async fn brief(store: &dyn Store, domain: &Domain, args: &BriefArgs) -> Result<u8> {
-    let Some(snap) = store.latest_snapshot(domain.as_str(), BRIEF_MODULE).await? else {
-        eprintln!(
-            "error: no brief stored for {domain}: run `pforge enrich {domain}` first (the brief is module {BRIEF_MODULE})"
-        );
-        return Ok(exit::MODULE_FAILURES);
-    };
-    let Some(markdown) = snap.data.get("markdown").and_then(Value::as_str) else {
-        eprintln!("error: the stored {BRIEF_MODULE} snapshot for {domain} holds no Markdown");
-        return Ok(exit::MODULE_FAILURES);
+pub async fn brief(app: &App, domain: &Domain, args: &BriefArgs) -> Result<u8> {
+    let b = match app.brief(domain).await {
+        Ok(b) => b,
+        Err(e) if e.kind() == pforge_app::ErrorKind::NotFound => {
+            eprintln!("error: {e}");
+            return Ok(exit::MODULE_FAILURES);
+        }
+        Err(e) => return Err(e.into()),
     };
     let text = if args.json {
         let mut s = serde_json::to_string_pretty(&json!({
             "domain": domain.as_str(),
-            "version": snap.version,
-            "fetched_at": snap.fetched_at,
-            "markdown": markdown,
-            "footnotes": snap.data.get("footnotes").cloned().unwrap_or(Value::Null),
-            "missing_modules": snap.data.get("missing_modules").cloned().unwrap_or(Value::Null),
+            "version": b.version,
+            "fetched_at": b.fetched_at,
+            "markdown": b.markdown,
+            "footnotes": b.footnotes,
+            "missing_modules": b.missing_modules,
         }))?;
         s.push('\n');
         s
     } else {
-        let mut s = markdown.to_string();
+        let mut s = b.markdown.clone();
         if !s.ends_with('\n') {
             s.push('\n');
         }
@@ -151,7 +146,12 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pforge_app::queries::BRIEF_MODULE;
+    use pforge_app::settings::{Config, EMBEDDED};
+    use pforge_app::{OpenOptions, Settings, SettingsSources};
+    use pforge_store::prelude::*;
     use pforge_store::{NewSnapshot, NoDerivation, SqliteStore};
+    use serde_json::Value;
 
     fn d(s: &str) -> Domain {
         Domain::parse(s).unwrap()
@@ -205,13 +205,23 @@ mod tests {
         let store = SqliteStore::open(&format!("sqlite://{}", db.display()))
             .await
             .unwrap();
+        let settings = Settings::from_config(
+            Config::parse(EMBEDDED, "embedded", ".".into()).unwrap(),
+            &SettingsSources::default(),
+        )
+        .unwrap();
+        let app = App::with_store(
+            settings,
+            std::sync::Arc::new(store.clone()),
+            OpenOptions::one_shot(),
+        );
         let args = |out: Option<PathBuf>, json: bool| BriefArgs {
             domain: "acme.com".into(),
             out,
             json,
         };
         // Nothing stored yet: exit 1 with a hint.
-        let code = brief(&store, &d("acme.com"), &args(None, false))
+        let code = brief(&app, &d("acme.com"), &args(None, false))
             .await
             .unwrap();
         assert_eq!(code, exit::MODULE_FAILURES);
@@ -230,14 +240,14 @@ mod tests {
 
         let outdir = tmp.path().join("out");
         std::fs::create_dir(&outdir).unwrap();
-        let code = brief(&store, &d("acme.com"), &args(Some(outdir.clone()), false))
+        let code = brief(&app, &d("acme.com"), &args(Some(outdir.clone()), false))
             .await
             .unwrap();
         assert_eq!(code, exit::OK);
         let written = std::fs::read_to_string(outdir.join("acme.com-brief.md")).unwrap();
         assert!(written.contains("Runs Algolia[1]"));
         let code = brief(
-            &store,
+            &app,
             &d("acme.com"),
             &args(Some(outdir.join("b.json")), true),
         )

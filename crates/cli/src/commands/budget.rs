@@ -1,16 +1,12 @@
 //! `pforge budget`: spend against every cap, from the ledger in the store.
 
 use crate::cli::{BudgetArgs, GlobalArgs};
-use crate::config::Config;
-use crate::ledger::StoreLedger;
-use crate::{exit, wiring};
+use crate::exit;
 use anyhow::Result;
 
 pub async fn run(global: &GlobalArgs, args: BudgetArgs) -> Result<u8> {
-    let cfg = Config::load(global.config.as_deref())?;
-    let store = wiring::open_store(global).await?;
-    let ledger = StoreLedger::new(store);
-    let caps = pforge_budget::cap_status(&cfg.budget, &ledger, chrono::Utc::now()).await?;
+    let app = super::open(global).await?;
+    let caps = app.budget_status().await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&caps)?);
         return Ok(exit::OK);
@@ -18,7 +14,7 @@ pub async fn run(global: &GlobalArgs, args: BudgetArgs) -> Result<u8> {
     if caps.is_empty() {
         println!(
             "no spending caps configured (add a [budget] section to {})",
-            cfg.source
+            app.settings().config.source
         );
         return Ok(exit::OK);
     }

@@ -1,9 +1,11 @@
-//! `pforge changes`: recent change events across domains, filtered by age, level and domain.
+//! `pforge changes`: recent change events across domains, filtered by age, level, domain and
+//! module in the database, newest first.
 
 use crate::cli::{ChangesArgs, GlobalArgs};
-use crate::config::parse_duration;
-use crate::{exit, wiring};
+use crate::exit;
 use anyhow::{Context, Result};
+use pforge_app::queries::ChangeFilter;
+use pforge_app::settings::parse_duration;
 use pforge_core::Domain;
 
 pub async fn run(global: &GlobalArgs, args: ChangesArgs) -> Result<u8> {
@@ -12,26 +14,34 @@ pub async fn run(global: &GlobalArgs, args: ChangesArgs) -> Result<u8> {
     let since =
         chrono::Utc::now() - chrono::Duration::from_std(since).context("--since is too large")?;
     let domain = args.domain.as_deref().map(Domain::parse).transpose()?;
-    let store = wiring::open_store(global).await?;
+    let app = super::open(global).await?;
     let min = args.min_level;
-    let min_name = min.as_str();
-    let mut events = store
-        .list_change_events(domain.as_ref().map(|d| d.as_str()), Some(since), args.limit)
+    let page = app
+        .changes(&ChangeFilter {
+            domain,
+            module: args.module.clone(),
+            min_level: Some(min),
+            since: Some(since),
+            cursor: args.cursor.clone(),
+            limit: args.limit,
+        })
         .await?;
-    events.retain(|e| e.level >= min);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&events)?);
+        println!("{}", serde_json::to_string_pretty(&page.events)?);
+        if let Some(c) = &page.next_cursor {
+            eprintln!("more: --cursor {c}");
+        }
         return Ok(exit::OK);
     }
-    if events.is_empty() {
+    if page.events.is_empty() {
         println!(
             "no changes at level {} or above since {}",
-            min_name,
+            min,
             since.format("%Y-%m-%d %H:%M UTC")
         );
         return Ok(exit::OK);
     }
-    for e in &events {
+    for e in &page.events {
         println!(
             "{}  {:<8} {:>3}  {:<24} {:<24} {}",
             e.detected_at.format("%Y-%m-%d %H:%M"),
@@ -41,6 +51,9 @@ pub async fn run(global: &GlobalArgs, args: ChangesArgs) -> Result<u8> {
             e.module,
             pforge_versioning::summary(e)
         );
+    }
+    if let Some(c) = &page.next_cursor {
+        println!("(more: pforge changes ... --cursor {c})");
     }
     Ok(exit::OK)
 }

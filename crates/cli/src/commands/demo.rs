@@ -1,84 +1,70 @@
-//! `pforge demo`: the whole product offline. Starts the fixture server, points every provider at
-//! it, enriches the bundled demo companies into the local database and shows one of them.
+//! `pforge demo`: the whole product offline, from any folder: the recordings and the default
+//! config ship inside the binary. Shows the run, what changed and one account's brief.
 
-use super::enrich::{self, RunOptions};
-use crate::cli::{DemoArgs, GlobalArgs, Refresh};
-use crate::config::Config;
-use crate::input::Source;
-use crate::{exit, wiring};
-use anyhow::{Context, Result};
-use pforge_core::Domain;
-use pforge_fixture_server::FixtureServer;
-use std::net::SocketAddr;
+use super::enrich;
+use crate::cli::{DemoArgs, GlobalArgs};
+use crate::{exit, progress};
+use anyhow::Result;
+use pforge_app::demo::{self, DemoOptions};
+use pforge_app::input::InputError;
+use pforge_app::queries::ChangeFilter;
+use pforge_app::settings::redact_url;
+use pforge_app::Settings;
+use pforge_core::{Domain, Level};
+use std::sync::Arc;
 
 pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
-    let mut cfg = Config::load(global.config.as_deref())?;
-    let fixtures = args.fixtures.canonicalize().with_context(|| {
-        format!(
-            "fixtures folder {} not found: run the demo from the repository root or pass --fixtures DIR",
-            args.fixtures.display()
-        )
-    })?;
-    // A stable port keeps the source URLs in the briefs identical between demo runs, so an
-    // unchanged recording really shows up as "unchanged"; any free port if it is taken.
-    let server = match FixtureServer::start(
-        &fixtures,
-        args.epoch,
-        SocketAddr::from(([127, 0, 0, 1], args.port)),
-    )
-    .await
-    {
-        Ok(s) => s,
-        Err(_) => {
-            FixtureServer::start(&fixtures, args.epoch, SocketAddr::from(([127, 0, 0, 1], 0)))
-                .await
-                .context("starting the fixture server")?
-        }
-    };
-    cfg.use_fixture_server(&server.url());
-    if cfg.intelligence.traffic.rank_list.is_none() {
-        cfg.intelligence.traffic.rank_list = Some(fixtures.join("tranco-demo.csv"));
-    }
-    let store = wiring::open_store(global).await?;
+    let domain = Domain::parse(&args.show)?;
+    let fixtures = demo::serve(&DemoOptions {
+        epoch: args.epoch,
+        fixtures: args.fixtures.clone(),
+        port: args.port,
+    })
+    .await?;
+    let sources = global.sources();
+    let database = Settings::resolve(&sources)
+        .map(|s| s.database_url)
+        .unwrap_or_default();
     eprintln!(
         "demo: serving fixtures epoch {} at {} (no network needed), database {}",
         args.epoch,
-        server.url(),
-        wiring::redact_url(&wiring::database_url(global))
+        fixtures.url(),
+        redact_url(&database)
     );
-    let started = chrono::Utc::now();
-    let report = enrich::enrich(
-        &cfg,
-        store.clone(),
-        RunOptions {
-            source: Source::File(fixtures.join("demo-accounts.csv")),
-            concurrency: None,
-            module_timeout: None,
-            refresh: Refresh::All,
-            modules: Vec::new(),
-            no_progress: false,
-            label: format!("demo:epoch{}", args.epoch),
-            max_spend: None,
-            deliver_alerts: !args.json,
-        },
-    )
-    .await?;
-    server.shutdown().await;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(report.exit_code());
+    let (sink, bar) = progress::reporter(false, 15);
+    let bar_for_errors = bar.clone();
+    let on_input_error = Arc::new(move |e: &InputError| {
+        let line = format!("error: input line {}: {}", e.line, e.message);
+        match &bar_for_errors {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    });
+    let run = fixtures.run(&sources, sink, on_input_error).await;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
     }
-    enrich::print_summary(&report);
-    let domain = Domain::parse(&args.show)?;
+    let run = run?;
+    let app = run.app;
+    if !args.json {
+        pforge_app::alerts::deliver_logged(&app).await;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&run.report)?);
+        return Ok(enrich::exit_code(&run.report));
+    }
+    enrich::print_summary(&run.report);
 
     // What this run learned that matters: the scored change events it raised.
-    let events = store
-        .list_change_events(None, Some(started), 10_000)
-        .await?;
-    let notable: Vec<_> = events
-        .iter()
-        .filter(|e| e.level >= pforge_core::Level::Medium)
-        .collect();
+    let events = app
+        .changes(&ChangeFilter {
+            since: Some(run.started),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await?
+        .events;
+    let notable: Vec<_> = events.iter().filter(|e| e.level >= Level::Medium).collect();
     println!();
     if events.is_empty() {
         println!("== What changed: nothing since the last run (first versions are a baseline)");
@@ -101,19 +87,10 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
 
     // The account as a sales rep reads it: the strategic brief, every claim cited.
     println!();
-    match store
-        .latest_snapshot(domain.as_str(), "m15_strategic_brief")
-        .await?
-        .and_then(|s| {
-            s.data
-                .get("markdown")
-                .and_then(|m| m.as_str())
-                .map(str::to_string)
-        }) {
-        Some(md) => println!("{md}"),
-        None => {
-            let titles = super::show::module_titles(global);
-            super::show::show(store.as_ref(), &domain, None, false, &titles).await?;
+    match app.brief(&domain).await {
+        Ok(b) => println!("{}", b.markdown),
+        Err(_) => {
+            super::show::show(&app, &domain, None, false).await?;
         }
     }
     println!();
@@ -124,7 +101,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
     println!("      `pforge changes`, `pforge history <domain>`, `pforge plan` show the rest.");
     // The demo's fixtures include a provider that errors on purpose: module failures are expected
     // and shown above, so they do not make the demo itself fail.
-    Ok(if report.input_errors.is_empty() {
+    Ok(if run.report.input_errors.is_empty() {
         exit::OK
     } else {
         exit::BAD_INPUT

@@ -1,203 +1,117 @@
-//! `pforge enrich`: stream domains through the plan and report what happened.
+//! `pforge enrich`: stream domains through the plan here (or queue them for workers) and report
+//! what happened.
 
-use crate::cli::{EnrichArgs, GlobalArgs, Refresh};
-use crate::config::Config;
-use crate::input::{self, InputError, Item, Source};
-use crate::{exit, progress, wiring};
-use anyhow::{Context, Result};
-use pforge_orchestrator::{Executor, ExecutorConfig, RefreshPolicy, RunSummary};
-use pforge_store::{JobStatus, Store};
-use serde::Serialize;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use uuid::Uuid;
-
-/// Options of one enrichment run, shared by `enrich` and `demo`.
-pub struct RunOptions {
-    pub source: Source,
-    pub concurrency: Option<usize>,
-    pub module_timeout: Option<f64>,
-    pub refresh: Refresh,
-    pub modules: Vec<String>,
-    pub no_progress: bool,
-    pub label: String,
-    /// Per-run spending cap in credits (`--max-spend`).
-    pub max_spend: Option<f64>,
-    /// Deliver due alerts before and after the run (off for `--json`, whose stdout is data).
-    pub deliver_alerts: bool,
-}
-
-/// Everything a finished run reports (`--json` prints this).
-#[derive(Serialize)]
-pub struct RunReport {
-    #[serde(flatten)]
-    pub summary: RunSummary,
-    pub input_errors: Vec<InputError>,
-}
-
-impl RunReport {
-    /// The process exit code for this run (see `pforge --help`).
-    pub fn exit_code(&self) -> u8 {
-        if !self.input_errors.is_empty() {
-            exit::BAD_INPUT
-        } else if self.summary.budget_failures() > 0 {
-            exit::BUDGET
-        } else if self.summary.failed() > 0 {
-            exit::MODULE_FAILURES
-        } else {
-            exit::OK
-        }
-    }
-}
+use crate::cli::{EnrichArgs, GlobalArgs};
+use crate::{exit, progress};
+use anyhow::{bail, Result};
+use pforge_app::input::{InputError, Source};
+use pforge_app::jobs::InputErrorSink;
+use pforge_app::{alerts, JobSpec, OpenOptions, RunReport};
+use serde_json::json;
+use std::sync::Arc;
 
 pub async fn run(global: &GlobalArgs, args: EnrichArgs) -> Result<u8> {
-    let mut cfg = Config::load(global.config.as_deref())?;
-    if let Some(url) = &args.fixtures_url {
-        cfg.use_fixture_server(url);
-    }
-    if let Some(dir) = &args.fingerprints {
-        cfg.intelligence.tech_stack.fingerprints = Some(absolute(dir)?);
-    }
     let source = match (&args.file, args.domains.as_slice()) {
-        (Some(_), [_, ..]) => {
-            anyhow::bail!("give domains as arguments or with --file, not both")
-        }
+        (Some(_), [_, ..]) => bail!("give domains as arguments or with --file, not both"),
         (Some(f), []) if f.as_os_str() == "-" => Source::Stdin,
         (Some(f), []) => Source::File(f.clone()),
         (None, [one]) if one == "-" => Source::Stdin,
-        (None, []) => anyhow::bail!(
+        (None, []) => bail!(
             "no domains given: pass them as arguments, use --file PATH, or `-` for standard input"
         ),
         (None, many) => Source::Args(many.to_vec()),
     };
-    let store = wiring::open_store(global).await?;
+    let mut sources = global.sources();
+    sources.fixtures_url = args.fixtures_url.clone();
+    sources.fingerprints = args.fingerprints.clone();
+    sources.concurrency = args.concurrency;
+    sources.module_timeout_secs = args.module_timeout;
+    let app = super::open_with(sources, OpenOptions::one_shot()).await?;
+    let spec = JobSpec {
+        modules: args.modules.clone(),
+        refresh: args.refresh.into(),
+        max_spend: args.max_spend,
+        origin: "cli".into(),
+    };
     if args.enqueue {
-        let (modules, refresh) = (&args.modules, args.refresh);
-        return super::worker::enqueue(store, source, modules, refresh, args.json).await;
+        return enqueue(&app, spec, source, args.json).await;
     }
-    let report = enrich(
-        &cfg,
-        store,
-        RunOptions {
-            source,
-            concurrency: args.concurrency,
-            module_timeout: args.module_timeout,
-            refresh: args.refresh,
-            modules: args.modules.clone(),
-            no_progress: args.no_progress,
-            label: "cli".into(),
-            max_spend: args.max_spend,
-            deliver_alerts: !args.json,
-        },
-    )
-    .await?;
+    let deliver = !args.json;
+    if deliver {
+        // Alerts left pending by an earlier run (or a crash) go out first.
+        alerts::deliver_logged(&app).await;
+    }
+    let modules = app.plan_for(&spec.modules)?.modules().len();
+    let (sink, bar) = progress::reporter(args.no_progress, modules);
+    let bar_for_errors = bar.clone();
+    let on_input_error: InputErrorSink = Arc::new(move |e: &InputError| {
+        let line = format!("error: input line {}: {}", e.line, e.message);
+        match &bar_for_errors {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    });
+    let report = app.jobs().run(spec, source, sink, on_input_error).await;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = report?;
+    if deliver {
+        alerts::deliver_logged(&app).await;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_summary(&report);
     }
-    Ok(report.exit_code())
+    Ok(exit_code(&report))
 }
 
-/// Runs the plan over the input and records the job; shared by `enrich` and `demo`.
-pub async fn enrich(cfg: &Config, store: Arc<dyn Store>, opts: RunOptions) -> Result<RunReport> {
-    let mut plan = wiring::build_plan(cfg)?;
-    if !opts.modules.is_empty() {
-        plan = plan.select(&opts.modules)?;
+/// `--enqueue`: read and validate every domain, then queue them as one job for workers.
+async fn enqueue(
+    app: &pforge_app::App,
+    spec: JobSpec,
+    source: Source,
+    as_json: bool,
+) -> Result<u8> {
+    let (domains, errors) = pforge_app::jobs::read_domains(source).await?;
+    for e in &errors {
+        eprintln!("error: input line {}: {}", e.line, e.message);
     }
-    let plan = Arc::new(plan);
-    let gateway = wiring::build_gateway(cfg, store.clone(), opts.max_spend)?;
-    let versioner = Arc::new(wiring::build_versioner(cfg, &plan)?);
-    let exec_cfg = ExecutorConfig {
-        concurrency: opts.concurrency.unwrap_or(cfg.run.concurrency).max(1),
-        max_domains_in_flight: (opts.concurrency.unwrap_or(cfg.run.concurrency) * 4).max(4),
-        module_timeout: Duration::from_secs_f64(
-            opts.module_timeout
-                .unwrap_or(cfg.run.module_timeout_secs)
-                .max(0.01),
-        ),
-        refresh: match opts.refresh {
-            Refresh::Stale => RefreshPolicy::Stale,
-            Refresh::All => RefreshPolicy::All,
-        },
-        ttls: cfg.ttls()?,
-    };
-    let executor = Executor::new(plan.clone(), gateway, store.clone(), versioner, exec_cfg);
-
-    if opts.deliver_alerts {
-        // Alerts left pending by an earlier run (or a crash) go out first.
-        deliver(cfg, store.clone()).await;
+    let job = app.jobs().enqueue(spec, &domains).await?;
+    if as_json {
+        let out = json!({
+            "job_id": job.id,
+            "status": job.status.as_str(),
+            "domains": domains.len(),
+            "input_errors": errors,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "job {} queued: {} domain(s); run `pforge worker` to process it, `pforge jobs show {}` to follow it",
+            job.id,
+            domains.len(),
+            job.id
+        );
     }
-    let job_id = Uuid::new_v4();
-    store.create_job(job_id, &opts.label).await?;
-    tracing::info!(job = %job_id, "job started");
-
-    let mut items = input::spawn_reader(opts.source).await?;
-    let errors: Arc<Mutex<Vec<InputError>>> = Arc::default();
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let errs = errors.clone();
-    let (sink, bar) = progress::reporter(opts.no_progress, plan.modules().len());
-    let bar_for_errors = bar.clone();
-    tokio::spawn(async move {
-        while let Some(item) = items.recv().await {
-            match item {
-                Item::Domain(d) => {
-                    if tx.send(d).await.is_err() {
-                        break;
-                    }
-                }
-                Item::Invalid(e) => {
-                    let line = format!("error: input line {}: {}", e.line, e.message);
-                    match &bar_for_errors {
-                        Some(b) => b.println(line),
-                        None => eprintln!("{line}"),
-                    }
-                    if let Ok(mut v) = errs.lock() {
-                        v.push(e);
-                    }
-                }
-            }
-        }
-    });
-    let domains =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|d| (d, rx)) });
-    let result = executor.run(job_id, domains, sink).await;
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    let summary = match result {
-        Ok(s) => s,
-        Err(e) => {
-            store.finish_job(job_id, JobStatus::Failed).await.ok();
-            return Err(e).context("the run stopped");
-        }
-    };
-    store.finish_job(job_id, JobStatus::Completed).await?;
-    if opts.deliver_alerts {
-        deliver(cfg, store.clone()).await;
-    }
-    let input_errors = errors.lock().map(|v| v.clone()).unwrap_or_default();
-    Ok(RunReport {
-        summary,
-        input_errors,
+    Ok(if errors.is_empty() {
+        exit::OK
+    } else {
+        exit::BAD_INPUT
     })
 }
 
-/// Delivers due alerts, logging (not failing on) problems: alerts stay in the outbox for later.
-async fn deliver(cfg: &Config, store: Arc<dyn Store>) {
-    match wiring::deliver_alerts(cfg, store).await {
-        Ok(r) if r.messages > 0 => tracing::info!(
-            messages = r.messages,
-            delivered = r.delivered,
-            retried = r.retried,
-            dead = r.dead,
-            "alerts delivered"
-        ),
-        Ok(_) => {}
-        Err(e) => {
-            tracing::warn!(error = %format!("{e:#}"), "alert delivery failed; alerts stay pending")
-        }
+/// The process exit code for a run (see `pforge --help`).
+pub fn exit_code(report: &RunReport) -> u8 {
+    if !report.input_errors.is_empty() {
+        exit::BAD_INPUT
+    } else if report.summary.budget_failures() > 0 {
+        exit::BUDGET
+    } else if report.summary.failed() > 0 {
+        exit::MODULE_FAILURES
+    } else {
+        exit::OK
     }
 }
 
@@ -232,15 +146,5 @@ pub fn print_summary(report: &RunReport) {
         for f in &s.failures {
             println!("  {} {}: {}", f.domain, f.module, f.error);
         }
-    }
-}
-
-fn absolute(p: &std::path::Path) -> Result<PathBuf> {
-    if p.is_absolute() {
-        Ok(p.to_path_buf())
-    } else {
-        Ok(std::env::current_dir()
-            .context("cannot read the working directory")?
-            .join(p))
     }
 }

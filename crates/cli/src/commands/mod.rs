@@ -1,15 +1,15 @@
-//! One file per command; `dispatch` routes the parsed command line to it.
+//! One file per command: each parses its flags, calls one application operation and prints
+//! the answer. `dispatch` routes the parsed command line to it.
 
 mod alerts;
 mod bench;
-pub mod brief;
+mod brief;
 mod budget;
 mod changes;
 mod daemon;
 mod demo;
 mod diff;
 mod enrich;
-mod estimate;
 mod fixtures;
 mod history;
 mod jobs;
@@ -17,10 +17,12 @@ mod plan;
 mod prune;
 mod show;
 mod worker;
-pub use bench::BenchArgs;
 
-use crate::cli::{Cli, Command};
+pub use brief::BriefArgs;
+
+use crate::cli::{Cli, Command, GlobalArgs};
 use anyhow::Result;
+use pforge_app::{App, OpenOptions, Settings, SettingsSources};
 
 /// Runs the command and returns the process exit code.
 pub async fn dispatch(cli: Cli) -> Result<u8> {
@@ -42,4 +44,16 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Daemon(args) => daemon::run(&cli.global, args).await,
         Command::Bench(args) => bench::run(args).await,
     }
+}
+
+/// Resolves the settings from the global flags plus a command's own sources, and opens the
+/// application for a one-shot command.
+async fn open(global: &GlobalArgs) -> Result<App> {
+    open_with(global.sources(), OpenOptions::one_shot()).await
+}
+
+/// [`open`] with explicit sources and options.
+async fn open_with(sources: SettingsSources, options: OpenOptions) -> Result<App> {
+    let settings = Settings::resolve(&sources)?;
+    Ok(App::open(settings, options).await?)
 }

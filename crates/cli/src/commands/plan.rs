@@ -1,30 +1,26 @@
-//! `pforge plan`: the module DAG as waves, JSON or Graphviz.
+//! `pforge plan`: the module DAG as waves, JSON or Graphviz, and `--estimate FILE`: what
+//! enriching a list would call and cost, before spending anything.
 
 use crate::cli::{GlobalArgs, PlanArgs};
-use crate::config::Config;
-use crate::input::Source;
-use crate::{exit, wiring};
+use crate::exit;
 use anyhow::Result;
+use pforge_app::input::Source;
+use pforge_app::queries::Estimate;
 
 pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<u8> {
-    let cfg = Config::load(global.config.as_deref())?;
-    let mut plan = wiring::build_plan(&cfg)?;
-    if !args.modules.is_empty() {
-        plan = plan.select(&args.modules)?;
-    }
+    let app = super::open(global).await?;
+    let plan = app.plan_for(&args.modules)?;
     if let Some(file) = &args.estimate {
         let source = if file.as_os_str() == "-" {
             Source::Stdin
         } else {
             Source::File(file.clone())
         };
-        let store = wiring::open_store(global).await?;
-        let gateway = wiring::build_gateway(&cfg, store.clone(), None)?;
-        let e = super::estimate::estimate(&cfg, &plan, store, &gateway, source).await?;
+        let e = app.estimate(&args.modules, source).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&e)?);
         } else {
-            super::estimate::print(&e);
+            print_estimate(&e);
         }
         return Ok(exit::OK);
     }
@@ -54,4 +50,26 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+/// Prints the estimate as a table.
+fn print_estimate(e: &Estimate) {
+    println!(
+        "{} domain(s) ({} invalid line(s)); {} module run(s), {} skipped as fresh",
+        e.domains, e.invalid_lines, e.module_runs, e.fresh_module_runs
+    );
+    println!(
+        "{:<14} {:>8} {:>10} {:>12}",
+        "provider", "calls", "cost", "min time"
+    );
+    for (id, p) in &e.providers {
+        println!(
+            "{:<14} {:>8} {:>10.2} {:>11.1}s",
+            id, p.calls, p.cost, p.min_seconds
+        );
+    }
+    println!(
+        "total cost {:.2} credits; shortest possible duration {:.1}s (rate limits)",
+        e.total_cost, e.min_seconds
+    );
 }

@@ -1,93 +1,65 @@
 //! `pforge show`: the latest intelligence per module for one domain, with its sources.
 
 use crate::cli::{GlobalArgs, ShowArgs};
-use crate::config::Config;
-use crate::{exit, wiring};
+use crate::exit;
 use anyhow::Result;
+use pforge_app::queries::{DomainIntel, ModuleIntel};
+use pforge_app::App;
 use pforge_core::Domain;
-use pforge_store::{Snapshot, Store};
 use serde_json::Value;
-use std::collections::HashMap;
 
 pub async fn run(global: &GlobalArgs, args: ShowArgs) -> Result<u8> {
     let domain = Domain::parse(&args.domain)?;
-    let store = wiring::open_store(global).await?;
-    let titles = module_titles(global);
-    show(
-        store.as_ref(),
-        &domain,
-        args.module.as_deref(),
-        args.json,
-        &titles,
-    )
-    .await
-}
-
-/// Module id → human title, from the plan (ids alone if the config cannot be loaded).
-pub fn module_titles(global: &GlobalArgs) -> HashMap<String, String> {
-    Config::load(global.config.as_deref())
-        .and_then(|cfg| wiring::build_plan(&cfg))
-        .map(|plan| {
-            plan.modules()
-                .iter()
-                .map(|m| (m.spec().id.clone(), m.spec().title.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
+    let app = super::open(global).await?;
+    show(&app, &domain, args.module.as_deref(), args.json).await
 }
 
 /// Prints the latest snapshots of `domain`; exit 1 when nothing is stored for it.
-pub async fn show(
-    store: &dyn Store,
-    domain: &Domain,
-    module: Option<&str>,
-    json: bool,
-    titles: &HashMap<String, String>,
-) -> Result<u8> {
-    let mut snaps = store.latest_snapshots(domain.as_str()).await?;
-    if let Some(m) = module {
-        snaps.retain(|s| s.module == m);
-    }
-    if snaps.is_empty() {
-        eprintln!(
-            "error: nothing stored for {domain}{}: run `pforge enrich {domain}` first",
-            module.map(|m| format!(" module {m}")).unwrap_or_default()
-        );
-        return Ok(exit::MODULE_FAILURES);
-    }
+pub async fn show(app: &App, domain: &Domain, module: Option<&str>, json: bool) -> Result<u8> {
+    let intel = match app.latest(domain, module).await {
+        Ok(i) => i,
+        Err(e) if e.kind() == pforge_app::ErrorKind::NotFound => {
+            eprintln!("error: {e}");
+            return Ok(exit::MODULE_FAILURES);
+        }
+        Err(e) => return Err(e.into()),
+    };
     if json {
-        let out: Vec<Value> = snaps
-            .iter()
-            .map(|s| {
-                serde_json::json!({
-                    "module": s.module,
-                    "version": s.version,
-                    "fetched_at": s.fetched_at,
-                    "checked_at": s.checked_at,
-                    "data": s.data,
-                    "sources": s.citations,
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"domain": domain, "modules": out}))?
-        );
+        println!("{}", serde_json::to_string_pretty(&as_json(&intel))?);
         return Ok(exit::OK);
     }
     println!("{domain}");
-    for s in &snaps {
-        print_snapshot(s, titles.get(&s.module).map(String::as_str));
+    for m in &intel.modules {
+        print_snapshot(m);
     }
     Ok(exit::OK)
 }
 
-fn print_snapshot(s: &Snapshot, title: Option<&str>) {
+/// The `--json` shape: the domain and, per module, its version, times, data and sources.
+fn as_json(intel: &DomainIntel) -> Value {
+    let modules: Vec<Value> = intel
+        .modules
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "module": s.module,
+                "version": s.version,
+                "fetched_at": s.fetched_at,
+                "checked_at": s.checked_at,
+                "data": s.data,
+                "sources": s.sources,
+            })
+        })
+        .collect();
+    serde_json::json!({"domain": intel.domain, "modules": modules})
+}
+
+fn print_snapshot(s: &ModuleIntel) {
     println!();
     println!(
         "== {} ({})  v{}  fetched {}  checked {}",
         s.module,
-        title.unwrap_or("-"),
+        s.title.as_deref().unwrap_or("-"),
         s.version,
         s.fetched_at.format("%Y-%m-%d %H:%M UTC"),
         s.checked_at.format("%Y-%m-%d %H:%M UTC")
@@ -97,7 +69,7 @@ fn print_snapshot(s: &Snapshot, title: Option<&str>) {
             println!("   {k}: {}", render(v));
         }
     }
-    if let Value::Array(cites) = &s.citations {
+    if let Value::Array(cites) = &s.sources {
         println!("   sources:");
         for c in cites {
             let source = c.get("source").and_then(Value::as_str).unwrap_or("?");

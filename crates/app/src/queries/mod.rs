@@ -1,0 +1,16 @@
+//! The queries every front end shares (CLI, HTTP API, web UI), as methods on [`crate::App`]:
+//! each reads the store through one implementation, so a filter or a ranking can never differ
+//! between the terminal and the browser.
+
+pub mod brief;
+pub mod budget;
+pub mod estimate;
+pub mod history;
+pub mod intelligence;
+pub mod jobs;
+
+pub use brief::{Brief, BRIEF_MODULE};
+pub use estimate::{Estimate, ProviderEstimate};
+pub use history::{ChangeFilter, VersionDiff, VersionEntry, MAX_PAGE};
+pub use intelligence::{DomainIntel, ModuleIntel};
+pub use jobs::{parse_job_id, JobProgress};

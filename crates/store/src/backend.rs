@@ -1,0 +1,61 @@
+//! What a database backend implements. The capability traits' rules (saving a snapshot,
+//! claiming queue rows, cancelling a job, ...) are written once, as provided methods, over the
+//! primitives of a write transaction ([`WriteTx`]: [`SnapshotTx`], [`JobTx`], [`QueueTx`]); a
+//! backend supplies those primitives (each one or two SQL statements, no decisions), its read
+//! queries (the required methods of each capability trait) and [`Backend`] itself.
+//!
+//! Adding a backend: implement [`Backend`] (open a write transaction whose primitives hold the
+//! locks their docs name; answer [`ChangeFilter`]s), then the required methods of every
+//! capability trait; [`crate::Store`] follows. Run `tests/conformance.rs` against it.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pforge_core::Level;
+use uuid::Uuid;
+
+use crate::{ChangeEvent, StoreError};
+
+pub use crate::jobs::JobTx;
+pub use crate::queue::QueueTx;
+pub use crate::snapshots::{SnapshotRow, SnapshotTx};
+
+/// A database the rules can run on. Implementations must make a [`WriteTx`] atomic (all of it
+/// commits or none of it) and isolated enough for what each primitive's doc promises.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Opens a write transaction. Dropping it without [`WriteTx::commit`] rolls it back, so a
+    /// rule that returns an error early leaves nothing behind.
+    async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError>;
+
+    /// The change events matching `filter`, newest first (`detected_at` descending, then `id`
+    /// descending), at most `filter.limit` of them.
+    async fn query_change_events(
+        &self,
+        filter: &ChangeFilter,
+    ) -> Result<Vec<ChangeEvent>, StoreError>;
+}
+
+/// One write transaction: every primitive of every concern, then commit.
+#[async_trait]
+pub trait WriteTx: SnapshotTx + JobTx + QueueTx {
+    /// Makes everything done in the transaction durable and visible at once.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// A change-event query decoded for a backend: [`crate::ChangeQuery`] with its cursor parsed
+/// and its minimum level turned into the set of levels it admits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeFilter {
+    pub domain: Option<String>,
+    pub module: Option<String>,
+    /// Only events with one of these levels; `None` admits every level.
+    pub levels: Option<Vec<Level>>,
+    /// `detected_at >= since`.
+    pub since: Option<DateTime<Utc>>,
+    /// `detected_at < until`.
+    pub until: Option<DateTime<Utc>>,
+    /// Only events strictly older than this position: `(detected_at, id) < before`.
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+    /// Most rows to return.
+    pub limit: u32,
+}
