@@ -435,7 +435,7 @@ impl Gateway {
                             .inc_by(n as u64);
                         return results;
                     }
-                    Err(Unsplit::NotJson(e)) => return fail(e),
+                    Err(Unsplit::NotJson(e)) => return fail(e.map_text(|s| rt.masker.text(s))),
                     Err(Unsplit::NoObject(e)) => e,
                 },
                 Err(e) if caused_by_items(&e) => e,

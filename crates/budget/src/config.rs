@@ -85,6 +85,12 @@ pub struct ProviderConfig {
 /// the object at `split`, and each caller gets an answer of the provider's shape holding only its
 /// own items. Items are cached and single-flighted one by one, so an item fetched for one caller
 /// is not fetched again for another within the provider's `cache_ttl_secs`.
+///
+/// A batch request is one call for rate limits, the breaker, retries and the budget: it costs
+/// what one call to `path` costs, reserved and charged once, and its ledger entry names the
+/// module, domain and job of the call whose item opened the batch (the other callers, possibly
+/// of other domains or jobs, are not charged). Caps are per provider, total and per run, so they
+/// hold exactly; per-job spend reports attribute shared requests to the opener.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BatchConfig {
