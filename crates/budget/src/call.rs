@@ -76,6 +76,10 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
     pub fetched_at: DateTime<Utc>,
+    /// Every request this answer came from, `url` first, secrets masked. Just `url`, unless the
+    /// answer was put together from items that different batch requests fetched (see
+    /// [`crate::BatchConfig`]): a citation of the whole answer names them all.
+    pub sources: Vec<String>,
 }
 
 impl Response {

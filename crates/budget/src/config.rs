@@ -71,6 +71,101 @@ pub struct ProviderConfig {
     /// except the host and port of `base_url` itself. Turn on only to enrich intranet sites.
     #[serde(default)]
     pub allow_private: bool,
+    /// Endpoints whose calls may be merged into one request (`[[providers.X.batch]]`), e.g.
+    /// Wikidata's `wbgetentities`, which takes up to 50 ids: callers keep asking for their own
+    /// items and the gateway sends one request for many of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch: Vec<BatchConfig>,
+}
+
+/// A batchable endpoint: calls to `path` whose query has every `match` pair and exactly one
+/// `param` are split into items (`param`'s value split on `separator`). Items wanted by calls
+/// whose *other* parameters and headers are identical, and that arrive within `window_ms`, are
+/// asked for in one request (at most `max_items` each); the JSON answer is split by the keys of
+/// the object at `split`, and each caller gets an answer of the provider's shape holding only its
+/// own items. Items are cached and single-flighted one by one, so an item fetched for one caller
+/// is not fetched again for another within the provider's `cache_ttl_secs`.
+///
+/// A batch request is one call for rate limits, the breaker, retries and the budget: it costs
+/// what one call to `path` costs, reserved and charged once, and its ledger entry names the
+/// module, domain and job of the call whose item opened the batch (the other callers, possibly
+/// of other domains or jobs, are not charged). Caps are per provider, total and per run, so they
+/// hold exactly; per-job spend reports attribute shared requests to the opener.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Path of the endpoint, exactly as calls give it (e.g. `/w/api.php`).
+    pub path: String,
+    /// Query parameters a call must have, with these values, to be batched (e.g.
+    /// `{ action = "wbgetentities" }`): they tell apart endpoints sharing one path.
+    #[serde(default, rename = "match")]
+    pub match_query: BTreeMap<String, String>,
+    /// The query parameter holding the items (e.g. `ids`).
+    pub param: String,
+    /// What joins items in `param` (e.g. `|`).
+    #[serde(default = "default_separator")]
+    pub separator: String,
+    /// Most items one request may ask for (the provider's own limit, 50 for `wbgetentities`).
+    pub max_items: u32,
+    /// JSON Pointer to the object, keyed by item, in the answer (e.g. `/entities`; `""` for the
+    /// root).
+    pub split: String,
+    /// How long the first item of a batch waits for others, in milliseconds. While one batch
+    /// waits for a rate-limit or in-flight slot, the next one keeps filling.
+    #[serde(default = "default_window_ms")]
+    pub window_ms: u64,
+    /// Largest answer accepted for one batch request, in bytes (default: the provider's
+    /// `max_body_bytes`). Answers that are too large are split in two and asked again.
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+}
+
+/// Upper bound on `max_items`: beyond this a URL is too long for any server anyway.
+pub(crate) const MAX_BATCH_ITEMS: u32 = 10_000;
+/// Upper bound on `window_ms`: the window delays the first call of every batch.
+pub(crate) const MAX_BATCH_WINDOW_MS: u64 = 1_000;
+
+impl BatchConfig {
+    /// Why this declaration cannot work, if it cannot (checked when the gateway is built).
+    pub(crate) fn problem(&self) -> Option<String> {
+        if !(self.path.is_empty() || self.path.starts_with('/')) {
+            return Some(format!("`path` must start with '/', got {:?}", self.path));
+        }
+        if self.param.is_empty() {
+            return Some("`param` must name the query parameter holding the items".into());
+        }
+        if self.match_query.contains_key(&self.param) {
+            return Some(format!(
+                "`match` may not constrain the batched parameter {:?}",
+                self.param
+            ));
+        }
+        if self.separator.is_empty() {
+            return Some("`separator` must not be empty".into());
+        }
+        if !(1..=MAX_BATCH_ITEMS).contains(&self.max_items) {
+            return Some(format!(
+                "`max_items` must be between 1 and {MAX_BATCH_ITEMS}, got {}",
+                self.max_items
+            ));
+        }
+        if !(self.split.is_empty() || self.split.starts_with('/')) {
+            return Some(format!(
+                "`split` must be a JSON Pointer (\"\" or starting with '/'), got {:?}",
+                self.split
+            ));
+        }
+        if self.window_ms > MAX_BATCH_WINDOW_MS {
+            return Some(format!(
+                "`window_ms` must be at most {MAX_BATCH_WINDOW_MS} (it delays calls), got {}",
+                self.window_ms
+            ));
+        }
+        if self.max_body_bytes == Some(0) {
+            return Some("`max_body_bytes` must be at least 1".into());
+        }
+        None
+    }
 }
 
 /// Where the provider's secret goes and where it is read from. Exactly one of `header`/`query`
@@ -222,6 +317,12 @@ fn default_breaker_failures() -> u32 {
 fn default_cooldown_secs() -> f64 {
     30.0
 }
+fn default_separator() -> String {
+    "|".into()
+}
+fn default_window_ms() -> u64 {
+    5
+}
 
 impl ProviderConfig {
     /// A provider with default policy, for tests and fixture rewrites.
@@ -244,6 +345,7 @@ impl ProviderConfig {
             expect_json: false,
             max_redirects: default_max_redirects(),
             allow_private: false,
+            batch: Vec::new(),
         }
     }
 

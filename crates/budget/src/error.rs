@@ -79,6 +79,15 @@ pub enum GatewayError {
         url: String,
         limit: u32,
     },
+    /// A batch request (see [`crate::BatchConfig`]) was answered, but not with this caller's
+    /// item: the item is absent from the answer, or the answer cannot be split at all. Only the
+    /// callers whose items are affected get this error.
+    #[error("{provider}: batch answer from {url} {reason}")]
+    Batch {
+        provider: String,
+        url: String,
+        reason: String,
+    },
     /// The provider failed repeatedly and is being skipped until `retry_at`.
     #[error(
         "{provider}: circuit open after {failures} consecutive failures; calls fail fast until \
@@ -245,6 +254,15 @@ impl GatewayError {
                 provider,
                 url: f(&url),
                 limit,
+            },
+            Batch {
+                provider,
+                url,
+                reason,
+            } => Batch {
+                provider,
+                url: f(&url),
+                reason: f(&reason),
             },
             other @ (CircuitOpen { .. } | CircuitProbing { .. } | Budget { .. }) => other,
         }

@@ -1,9 +1,11 @@
 //! The `Gateway`: every outbound call goes cache/single-flight → circuit breaker → budget
 //! reservation → in-flight limit → rate limit → HTTP → budget commit/release → metrics, with
-//! transient failures retried around everything after the cache.
+//! transient failures retried around everything after the cache. Calls to endpoints declared
+//! batchable are served item by item and merged into shared requests (`batch.rs`).
 
+use crate::batch::Batcher;
 use crate::budget::{Budget, LedgerEntryParts};
-use crate::cache::{new_cache, CacheKey, Cached, ResponseCache};
+use crate::cache::{new_cache, CacheKey, Cached, Entry, ResponseCache};
 use crate::caps::BudgetConfig;
 use crate::config::ChargeMode;
 use crate::http::{Attempt, Failure};
@@ -15,26 +17,53 @@ use backon::Retryable;
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The single path for outbound HTTP. Cheap to clone (shared state behind an `Arc`).
 #[derive(Clone)]
 pub struct Gateway {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     /// Job every call through this handle belongs to, when the call does not say (see
     /// [`Gateway::for_job`]).
     job: Option<Arc<str>>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     providers: ProvidersConfig,
     runtimes: HashMap<String, Arc<ProviderRuntime>>,
     budget: Arc<Budget>,
-    cache: ResponseCache,
-    metrics: GatewayMetrics,
+    pub(crate) cache: ResponseCache,
+    pub(crate) metrics: GatewayMetrics,
     /// Cross-process pacing, on top of the local `governor` limiters.
     shared: Option<Arc<dyn SharedLimiter>>,
+    /// Queues and in-flight items of batchable endpoints.
+    pub(crate) batcher: Batcher,
+}
+
+/// Called once when a request gets past every limiter (or gives up before): lets the batcher
+/// send the next batch of a group as soon as the previous one has left.
+pub(crate) struct Departure(Mutex<Option<Box<dyn FnOnce() + Send>>>);
+
+impl Departure {
+    pub(crate) fn new(f: impl FnOnce() + Send + 'static) -> Self {
+        Departure(Mutex::new(Some(Box::new(f))))
+    }
+
+    /// Runs the callback the first time only.
+    pub(crate) fn fire(&self) {
+        let f = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(f) = f {
+            f();
+        }
+    }
+}
+
+impl Drop for Departure {
+    /// A request abandoned before it got past the limiters (a panic) still leaves.
+    fn drop(&mut self) {
+        self.fire();
+    }
 }
 
 /// Assembles a [`Gateway`] with its ledger, caps and metrics registry.
@@ -118,6 +147,7 @@ impl GatewayBuilder {
                 cache: new_cache(self.cache_capacity_bytes),
                 metrics: self.metrics,
                 shared: self.shared,
+                batcher: Batcher::default(),
             }),
             job: None,
         })
@@ -195,6 +225,9 @@ impl Gateway {
 
     /// Sends a call and returns the 2xx answer, or an error naming the provider. Answers are
     /// reused within the provider's cache TTL and identical concurrent calls share one request.
+    /// Calls to an endpoint declared batchable ([`crate::BatchConfig`]) are merged with other
+    /// callers' into shared requests; the answer holds only this call's items and its `url`
+    /// names the request actually made.
     pub async fn fetch(&self, call: &Call) -> Result<Response, GatewayError> {
         if let (None, Some(job)) = (&call.job, &self.job) {
             let mut call = call.clone();
@@ -234,6 +267,9 @@ impl Gateway {
                 url: rt.masker.url(&url),
                 reason: blocked.0,
             })?;
+        if let Some(items) = crate::batch::classify(self, rt, call) {
+            return self.fetch_items(rt, call, items).await;
+        }
         let mut headers = call.headers.clone();
         headers.sort();
         let key = CacheKey {
@@ -241,11 +277,19 @@ impl Gateway {
             method: "GET",
             url: url.to_string(),
             headers,
+            item: None,
         };
         let label = GatewayMetrics::provider(&call.provider);
-        if let Some(hit) = self.inner.cache.get(&key).await {
+        if let Some(Entry::Whole(hit)) = self
+            .inner
+            .cache
+            .get(&key)
+            .await
+            .as_deref()
+            .map(|c| &c.entry)
+        {
             self.inner.metrics.cache_hits.get_or_create(&label).inc();
-            return Ok(hit.response.clone());
+            return Ok(hit.clone());
         }
         let ran = AtomicBool::new(false);
         let ttl = Duration::from_secs(rt.cfg.cache_ttl_secs);
@@ -254,41 +298,60 @@ impl Gateway {
             .cache
             .try_get_with(key, async {
                 ran.store(true, Ordering::Relaxed);
-                let response = self.fetch_with_retries(rt, call, &url).await?;
-                Ok::<_, GatewayError>(Arc::new(Cached { response, ttl }))
+                let response = self
+                    .fetch_with_retries(rt, call, &url, rt.cfg.max_body_bytes, None)
+                    .await?;
+                Ok::<_, GatewayError>(Arc::new(Cached {
+                    entry: Entry::Whole(response),
+                    ttl,
+                }))
             })
             .await;
         if !ran.load(Ordering::Relaxed) {
             self.inner.metrics.coalesced.get_or_create(&label).inc();
         }
-        result
-            .map(|c| c.response.clone())
-            .map_err(|e| (*e).clone().map_text(|s| rt.masker.text(s)))
+        match result {
+            Ok(c) => match &c.entry {
+                Entry::Whole(r) => Ok(r.clone()),
+                Entry::Item(_) => Err(GatewayError::Config {
+                    provider: call.provider.clone(),
+                    reason: "cache entry of a batch item found for a whole call".into(),
+                }),
+            },
+            Err(e) => Err((*e).clone().map_text(|s| rt.masker.text(s))),
+        }
     }
 
-    async fn fetch_with_retries(
+    /// Sends one request with retries. `body_limit` caps the answer; `departure` is told when
+    /// the first attempt gets past the limiters.
+    pub(crate) async fn fetch_with_retries(
         &self,
         rt: &ProviderRuntime,
         call: &Call,
         url: &url::Url,
+        body_limit: u64,
+        departure: Option<&Departure>,
     ) -> Result<Response, GatewayError> {
         let started = Instant::now();
         let max_elapsed = crate::retry::max_elapsed(&rt.cfg.retry);
         let label = GatewayMetrics::provider(&call.provider);
         let attempts = std::sync::atomic::AtomicU32::new(0);
-        let result = (|| self.attempt(rt, call, url, attempts.fetch_add(1, Ordering::Relaxed) + 1))
-            .retry(crate::retry::backoff(&rt.cfg.retry))
-            .sleep(tokio::time::sleep)
-            .when(|f: &Failure| f.error.is_transient())
-            .adjust(|f, backoff| {
-                crate::retry::next_delay(backoff, f.retry_after, started.elapsed(), max_elapsed)
-            })
-            .notify(|f, delay| {
-                self.inner.metrics.retries.get_or_create(&label).inc();
-                tracing::info!(provider = %call.provider, delay_ms = delay.as_millis() as u64,
+        let result = (|| {
+            let n = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+            self.attempt(rt, call, url, n, body_limit, departure)
+        })
+        .retry(crate::retry::backoff(&rt.cfg.retry))
+        .sleep(tokio::time::sleep)
+        .when(|f: &Failure| f.error.is_transient())
+        .adjust(|f, backoff| {
+            crate::retry::next_delay(backoff, f.retry_after, started.elapsed(), max_elapsed)
+        })
+        .notify(|f, delay| {
+            self.inner.metrics.retries.get_or_create(&label).inc();
+            tracing::info!(provider = %call.provider, delay_ms = delay.as_millis() as u64,
                     "retrying after: {}", f.error);
-            })
-            .await;
+        })
+        .await;
         result.map_err(|f| match (f.error, f.retry_after) {
             (
                 GatewayError::Status {
@@ -322,6 +385,8 @@ impl Gateway {
         call: &Call,
         url: &url::Url,
         attempt_no: u32,
+        body_limit: u64,
+        departure: Option<&Departure>,
     ) -> Result<Response, Failure> {
         let metrics = &self.inner.metrics;
         let host = call
@@ -393,6 +458,9 @@ impl Gateway {
             .rate_limit_wait
             .get_or_create(&label)
             .observe(waited.as_secs_f64());
+        if let Some(d) = departure {
+            d.fire();
+        }
 
         let (req, sent_url) = rt.request(url, &call.headers).map_err(|error| Failure {
             error,
@@ -405,6 +473,7 @@ impl Gateway {
             provider: &call.provider,
             cfg: &rt.cfg,
             masker: &rt.masker,
+            max_body_bytes: body_limit,
         };
         let result = attempt.run(req, &sent_url).await;
         metrics

@@ -25,6 +25,8 @@ pub(crate) struct Attempt<'a> {
     pub provider: &'a str,
     pub cfg: &'a ProviderConfig,
     pub masker: &'a Masker,
+    /// Largest body accepted: the provider's `max_body_bytes`, or a batch declaration's.
+    pub max_body_bytes: u64,
 }
 
 impl Attempt<'_> {
@@ -66,11 +68,11 @@ impl Attempt<'_> {
         let too_large = || GatewayError::TooLarge {
             provider: provider.clone(),
             url: shown.clone(),
-            limit: self.cfg.max_body_bytes,
+            limit: self.max_body_bytes,
         };
         if resp
             .content_length()
-            .is_some_and(|len| len > self.cfg.max_body_bytes)
+            .is_some_and(|len| len > self.max_body_bytes)
         {
             return Err(fail(too_large(), true));
         }
@@ -78,7 +80,7 @@ impl Attempt<'_> {
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
-                    if (body.len() + chunk.len()) as u64 > self.cfg.max_body_bytes {
+                    if (body.len() + chunk.len()) as u64 > self.max_body_bytes {
                         return Err(fail(too_large(), true));
                     }
                     body.extend_from_slice(&chunk);
@@ -97,6 +99,7 @@ impl Attempt<'_> {
         }
         let response = Response {
             provider: provider.clone(),
+            sources: vec![shown.clone()],
             url: shown.clone(),
             status,
             headers,

@@ -2,6 +2,7 @@
 //! (base URLs, auth, timeouts, rate limits, budgets, caching, retries, circuit breakers) and the
 //! mechanism that enforces it. It knows nothing of what modules compute with the answers.
 
+mod batch;
 mod breaker;
 mod budget;
 mod cache;
@@ -24,8 +25,8 @@ mod status;
 pub use call::{Call, Response};
 pub use caps::{BudgetConfig, Period, ProviderCaps};
 pub use config::{
-    AuthConfig, BreakerConfig, ChargeMode, ProviderConfig, ProvidersConfig, RateLimitConfig,
-    RetryConfig,
+    AuthConfig, BatchConfig, BreakerConfig, ChargeMode, ProviderConfig, ProvidersConfig,
+    RateLimitConfig, RetryConfig,
 };
 pub use error::GatewayError;
 pub use gateway::{Gateway, GatewayBuilder};

@@ -34,6 +34,11 @@ fn seconds_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }
 
+/// Items per batch request: 1, 2, 4, ... 1024.
+fn items_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 11))
+}
+
 /// Every gateway metric. Cheap to clone: the series are shared, so a clone registered elsewhere
 /// reports the same numbers.
 #[derive(Clone)]
@@ -54,6 +59,11 @@ pub struct GatewayMetrics {
     pub rate_limit_wait: Hist,
     /// Time from sending a request to reading its whole body.
     pub latency: Hist,
+    /// Items asked for by each batch request (see [`crate::BatchConfig`]).
+    pub batch_size: Hist,
+    /// Items answered by batch requests (each item once per request that answered it; later
+    /// callers served from the cache count under `cache_hits`).
+    pub batched_items: Family<ProviderLabel, Counter>,
 }
 
 impl Default for GatewayMetrics {
@@ -67,6 +77,8 @@ impl Default for GatewayMetrics {
             refused: Family::default(),
             rate_limit_wait: Family::new_with_constructor(seconds_histogram),
             latency: Family::new_with_constructor(seconds_histogram),
+            batch_size: Family::new_with_constructor(items_histogram),
+            batched_items: Family::default(),
         }
     }
 }
@@ -77,8 +89,10 @@ impl GatewayMetrics {
     /// `pforge_provider_requests_total{provider,code}`, `pforge_provider_spend_total{provider}`
     /// (credits), `pforge_provider_cache_hits_total`, `pforge_provider_coalesced_total`,
     /// `pforge_provider_retries_total`, `pforge_provider_refused_total{provider,reason}`,
-    /// `pforge_rate_limit_wait_seconds{provider}` and
-    /// `pforge_provider_request_duration_seconds{provider}` (histograms).
+    /// `pforge_rate_limit_wait_seconds{provider}`,
+    /// `pforge_provider_request_duration_seconds{provider}` and
+    /// `pforge_provider_batch_size{provider}` (histograms), and
+    /// `pforge_provider_batched_items_total{provider}`.
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "pforge_provider_requests",
@@ -119,6 +133,16 @@ impl GatewayMetrics {
             "pforge_provider_request_duration_seconds",
             "Provider request latency, body included",
             self.latency.clone(),
+        );
+        registry.register(
+            "pforge_provider_batch_size",
+            "Items asked for by one batch request to a provider",
+            self.batch_size.clone(),
+        );
+        registry.register(
+            "pforge_provider_batched_items",
+            "Items answered by batch requests to providers",
+            self.batched_items.clone(),
         );
     }
 

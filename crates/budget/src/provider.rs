@@ -49,6 +49,15 @@ impl ProviderRuntime {
         {
             return Err(bad("costs must be zero or positive".into()));
         }
+        for (i, b) in cfg.batch.iter().enumerate() {
+            if let Some(problem) = b.problem() {
+                return Err(bad(format!(
+                    "[[providers.{id}.batch]] #{} (path {:?}): {problem}",
+                    i + 1,
+                    b.path
+                )));
+            }
+        }
         let guard = Guard::new(cfg);
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("PartnerForge/", env!("CARGO_PKG_VERSION")));

@@ -5,7 +5,9 @@
 //! A request `/{provider}{path}?{query}` is looked up in the served epoch's manifest first, then
 //! in each earlier epoch down to 1; within an epoch the matching route with the most query
 //! parameters wins (ties: the first in the file). `GET /__stats` and `POST /__reset` expose and
-//! zero the request counts so that tests can prove how many calls reached a provider.
+//! zero the request counts so that tests can prove how many calls reached a provider. Endpoints
+//! declared `[[batch]]` answer item sets that were never recorded together from the recordings
+//! of each item, as the real provider answers any set of ids.
 
 mod manifest;
 
@@ -24,7 +26,7 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use manifest::Route;
+use manifest::{BatchRule, Route};
 
 /// Why the fixture server could not start. Messages name the file (and line) to fix.
 #[derive(Debug, Error)]
@@ -95,6 +97,7 @@ impl Stats {
 struct Shared {
     /// Index 0 is epoch 1.
     epochs: Vec<Vec<Route>>,
+    batches: Vec<BatchRule>,
     epoch: u32,
     stats: Mutex<Stats>,
 }
@@ -128,6 +131,100 @@ impl Shared {
         }
         None
     }
+
+    /// Answers a request to a `[[batch]]` endpoint item by item: each item's entry is taken
+    /// from the best route (newest epoch, most query parameters) whose recorded items include it
+    /// and whose other parameters the request has. None when the endpoint is not batched; a
+    /// 404 naming the items nothing recorded.
+    fn assemble(
+        &self,
+        method: &Method,
+        provider: &str,
+        path: &str,
+        params: &[(String, String)],
+    ) -> Option<Response> {
+        let rule = self
+            .batches
+            .iter()
+            .find(|b| method == Method::GET && b.provider == provider && b.path == path)?;
+        let mut values = params.iter().filter(|(k, _)| *k == rule.param);
+        let (_, value) = values.next()?;
+        if values.next().is_some() {
+            return None;
+        }
+        let holds = |route: &Route, item: &str| {
+            route.method == Method::GET
+                && route.provider == provider
+                && route.path == path
+                && route.status == StatusCode::OK
+                && route.fault.is_none()
+                && route.query.iter().any(|(k, v)| {
+                    *k == rule.param && v.split(rule.separator.as_str()).any(|i| i == item)
+                })
+                && route.query.iter().all(|(k, v)| {
+                    *k == rule.param || params.iter().any(|(pk, pv)| pk == k && pv == v)
+                })
+        };
+        let mut frame: Option<(serde_json::Value, &Route)> = None;
+        let mut entries = serde_json::Map::new();
+        let mut missing = Vec::new();
+        for item in value
+            .split(rule.separator.as_str())
+            .filter(|i| !i.is_empty())
+        {
+            let entry = self.epochs.iter().rev().find_map(|routes| {
+                let mut best: Option<&Route> = None;
+                for r in routes.iter().filter(|r| holds(r, item)) {
+                    if best.is_none_or(|b| r.query.len() > b.query.len()) {
+                        best = Some(r);
+                    }
+                }
+                let route = best?;
+                let mut body: serde_json::Value = serde_json::from_slice(&route.body).ok()?;
+                let entry = body
+                    .pointer_mut(&rule.split)?
+                    .as_object_mut()?
+                    .remove(item)?;
+                Some((entry, body, route))
+            });
+            match entry {
+                Some((entry, body, route)) => {
+                    entries.insert(item.to_string(), entry);
+                    frame.get_or_insert((body, route));
+                }
+                None => missing.push(item.to_string()),
+            }
+        }
+        if !missing.is_empty() {
+            return Some(
+                (
+                    StatusCode::NOT_FOUND,
+                    Json(json!({
+                        "error": "no fixture",
+                        "epoch": self.epoch,
+                        "provider": provider,
+                        "path": path,
+                        "missing_items": missing,
+                    })),
+                )
+                    .into_response(),
+            );
+        }
+        let (mut body, route) = frame?;
+        if let Some(object) = body
+            .pointer_mut(&rule.split)
+            .and_then(|v| v.as_object_mut())
+        {
+            *object = entries;
+        }
+        tracing::debug!(provider, path, items = %value, route = %route.origin, "fixture batch assembled");
+        let mut response = Response::new(axum::body::Body::from(body.to_string()));
+        *response.headers_mut() = route.headers.clone();
+        response
+            .headers_mut()
+            .remove(axum::http::header::CONTENT_LENGTH);
+        Some(response)
+    }
 }
 
 /// A running fixture server. Stops when dropped (or via [`FixtureServer::shutdown`]).
@@ -149,7 +246,7 @@ impl FixtureServer {
         if !addr.ip().is_loopback() {
             return Err(FixtureError::NotLoopback(addr));
         }
-        let epochs = manifest::load(fixtures_dir, epoch)?;
+        let manifest::Loaded { epochs, batches } = manifest::load(fixtures_dir, epoch)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| FixtureError::Bind { addr, source })?;
@@ -159,6 +256,7 @@ impl FixtureServer {
         let routes: usize = epochs.iter().map(Vec::len).sum();
         let shared = Arc::new(Shared {
             epochs,
+            batches,
             epoch,
             stats: Mutex::new(Stats::default()),
         });
@@ -284,6 +382,11 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let mut route = shared.find(&method, provider, rest, &params);
     if route.is_none() && method == Method::HEAD {
         route = shared.find(&Method::GET, provider, rest, &params);
+    }
+    if route.is_none() {
+        if let Some(assembled) = shared.assemble(&method, provider, rest, &params) {
+            return assembled;
+        }
     }
     let Some(route) = route else {
         tracing::debug!(%method, request = %key, epoch = shared.epoch, "no fixture");

@@ -56,6 +56,36 @@ impl Route {
 struct ManifestFile {
     #[serde(default)]
     route: Vec<toml::Spanned<RouteSpec>>,
+    #[serde(default)]
+    batch: Vec<toml::Spanned<BatchRule>>,
+}
+
+/// A `[[batch]]` table: an endpoint that, like the real provider, answers any set of items in
+/// one request (Wikidata `wbgetentities`: `ids=Q1|Q2`). A request whose item set was never
+/// recorded together (the gateway merges callers' items and leaves out cached ones) is answered
+/// item by item from the recorded routes holding each item, newest epoch first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BatchRule {
+    pub provider: String,
+    pub path: String,
+    /// Query parameter holding the items.
+    pub param: String,
+    /// What joins items in `param`.
+    #[serde(default = "default_separator")]
+    pub separator: String,
+    /// JSON Pointer to the object keyed by item in the recorded bodies.
+    pub split: String,
+}
+
+fn default_separator() -> String {
+    "|".into()
+}
+
+/// Every epoch's routes (index 0 is epoch 1) and the batch rules declared in any of them.
+pub(crate) struct Loaded {
+    pub epochs: Vec<Vec<Route>>,
+    pub batches: Vec<BatchRule>,
 }
 
 /// A `[[route]]` table as written. Unknown keys are refused so that a typo (`querry`) is an
@@ -96,15 +126,26 @@ enum HeaderSpec {
     Many(Vec<String>),
 }
 
-/// Reads epochs 1..=`epoch` under `dir`; index 0 of the result is epoch 1.
-pub(crate) fn load(dir: &Path, epoch: u32) -> Result<Vec<Vec<Route>>, FixtureError> {
+/// Reads epochs 1..=`epoch` under `dir`.
+pub(crate) fn load(dir: &Path, epoch: u32) -> Result<Loaded, FixtureError> {
     if epoch == 0 {
         return Err(FixtureError::ZeroEpoch);
     }
-    (1..=epoch).map(|n| load_epoch(dir, n)).collect()
+    let mut loaded = Loaded {
+        epochs: Vec::new(),
+        batches: Vec::new(),
+    };
+    for n in 1..=epoch {
+        let (routes, batches) = load_epoch(dir, n)?;
+        loaded.epochs.push(routes);
+        loaded.batches.extend(batches);
+    }
+    Ok(loaded)
 }
 
-fn load_epoch(dir: &Path, epoch: u32) -> Result<Vec<Route>, FixtureError> {
+type Epoch = (Vec<Route>, Vec<BatchRule>);
+
+fn load_epoch(dir: &Path, epoch: u32) -> Result<Epoch, FixtureError> {
     let epoch_dir = dir.join(format!("epoch{epoch}"));
     if !epoch_dir.is_dir() {
         return Err(FixtureError::UnknownEpoch {
@@ -123,7 +164,27 @@ fn load_epoch(dir: &Path, epoch: u32) -> Result<Vec<Route>, FixtureError> {
         message: e.message().to_string(),
     })?;
 
-    manifest
+    let mut batches = Vec::new();
+    for spanned in manifest.batch {
+        let line = line_of(&text, spanned.span().start);
+        let rule = spanned.into_inner();
+        let problem = if rule.param.is_empty() || rule.separator.is_empty() {
+            Some("`param` and `separator` must not be empty")
+        } else if !(rule.split.is_empty() || rule.split.starts_with('/')) {
+            Some("`split` must be a JSON Pointer (\"\" or starting with '/')")
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            return Err(FixtureError::Manifest {
+                path: manifest_path.clone(),
+                line,
+                message: format!("[[batch]]: {message}"),
+            });
+        }
+        batches.push(rule);
+    }
+    let routes = manifest
         .route
         .into_iter()
         .map(|spanned| {
@@ -142,7 +203,8 @@ fn load_epoch(dir: &Path, epoch: u32) -> Result<Vec<Route>, FixtureError> {
                 err,
             )
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((routes, batches))
 }
 
 fn build_route(

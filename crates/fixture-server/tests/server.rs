@@ -407,3 +407,94 @@ fn rewrite_base_url_follows_the_readme() {
         "http://127.0.0.1:4010/homepage/techstart.io/robots.txt"
     );
 }
+
+#[tokio::test]
+async fn batch_endpoints_answer_item_sets_never_recorded_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "epoch1/manifest.toml",
+        r#"
+[[batch]]
+provider = "wikidata"
+path = "/w/api.php"
+param = "ids"
+split = "/entities"
+
+[[route]]
+provider = "wikidata"
+path = "/w/api.php"
+query = { action = "wbgetentities", ids = "Q1|Q2", format = "json" }
+headers = { "content-type" = "application/json; charset=utf-8", "server" = "nginx" }
+body = "wikidata/a.json"
+
+[[route]]
+provider = "wikidata"
+path = "/w/api.php"
+query = { action = "wbgetentities", ids = "Q3", props = "labels", format = "json" }
+body = "wikidata/b.json"
+"#,
+    );
+    write(
+        d,
+        "epoch1/wikidata/a.json",
+        r#"{"entities":{"Q1":{"id":"Q1","v":1},"Q2":{"id":"Q2","v":1}},"success":1}"#,
+    );
+    write(
+        d,
+        "epoch1/wikidata/b.json",
+        r#"{"entities":{"Q3":{"id":"Q3","labels":{}}},"success":1}"#,
+    );
+    write(
+        d,
+        "epoch2/manifest.toml",
+        r#"
+[[route]]
+provider = "wikidata"
+path = "/w/api.php"
+query = { action = "wbgetentities", ids = "Q2", format = "json" }
+body = "wikidata/c.json"
+"#,
+    );
+    write(
+        d,
+        "epoch2/wikidata/c.json",
+        r#"{"entities":{"Q2":{"id":"Q2","v":2}},"success":1}"#,
+    );
+    let e2 = FixtureServer::start(d, 2, local()).await.unwrap();
+    let api = format!(
+        "{}/wikidata/w/api.php?action=wbgetentities&format=json",
+        e2.url()
+    );
+
+    // A recorded set is served as recorded (epoch 1's route, since epoch 2 has no such set).
+    let v: Value = get(format!("{api}&ids=Q1%7CQ2"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["entities"]["Q2"]["v"], 1);
+    // A set never recorded together: each item from its newest recording, in the frame of the
+    // first item's answer with its headers.
+    let resp = get(format!("{api}&ids=Q1%7CQ3&props=labels")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["server"], "nginx");
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"entities": {"Q1": {"id": "Q1", "v": 1}, "Q3": {"id": "Q3", "labels": {}}}, "success": 1})
+    );
+    let v: Value = get(format!("{api}&ids=Q2%7CQ3&props=labels"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["entities"]["Q2"]["v"], 2, "epoch 2's recording of Q2");
+    // Q3 was recorded with props=labels only: not served to a request without it.
+    let resp = get(format!("{api}&ids=Q1%7CQ3")).await;
+    assert_eq!(resp.status(), 404);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["missing_items"], serde_json::json!(["Q3"]));
+    assert_eq!(e2.stats().provider_hits("wikidata"), 4);
+}
