@@ -452,8 +452,8 @@ fn find_cycle(graph: &DiGraph<usize, ()>, modules: &[Arc<dyn Module>]) -> Vec<St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pforge_core::{ModuleContext, ModuleError, ModuleOutput, ModuleSpec};
     use async_trait::async_trait;
+    use pforge_core::{ModuleContext, ModuleError, ModuleOutput, ModuleSpec};
     use proptest::prelude::*;
 
     struct TestModule {

@@ -123,7 +123,9 @@ pub async fn enrich(cfg: &Config, store: Arc<dyn Store>, opts: RunOptions) -> Re
         },
         ttls: cfg.ttls()?,
     };
-    let executor = Executor::new(plan.clone(), gateway, store.clone(), versioner, exec_cfg);
+    let hints = pforge_core::HintBook::default();
+    let executor = Executor::new(plan.clone(), gateway, store.clone(), versioner, exec_cfg)
+        .with_hints(hints.clone());
 
     if opts.deliver_alerts {
         // Alerts left pending by an earlier run (or a crash) go out first.
@@ -133,7 +135,7 @@ pub async fn enrich(cfg: &Config, store: Arc<dyn Store>, opts: RunOptions) -> Re
     store.create_job(job_id, &opts.label).await?;
     tracing::info!(job = %job_id, "job started");
 
-    let mut items = input::spawn_reader(opts.source).await?;
+    let mut items = input::spawn_reader_with_hints(opts.source, Some(hints)).await?;
     let errors: Arc<Mutex<Vec<InputError>>> = Arc::default();
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let errs = errors.clone();
