@@ -2,7 +2,7 @@
 //! carrying the dependencies' own citations forward, so that a value computed from another
 //! module's output still points at the page or API answer it ultimately came from.
 
-use crate::m01_company_context::cover;
+use crate::clients::cite::cover;
 use pforge_core::{Citation, ModuleContext, ModuleOutput};
 use serde_json::Value;
 
