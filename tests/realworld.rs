@@ -10,8 +10,15 @@ use serde_json::Value;
 
 const MODULES: &str = "m01_company_context,m04_financials,m06_hiring";
 
+/// `shared/realworld` beside the repository (`../shared/realworld` from the repo root, as CI
+/// lays it), or beside an ancestor folder (a git worktree nested one level deeper).
 fn realworld_dir() -> std::path::PathBuf {
-    repo().join("../shared/realworld")
+    let root = repo().canonicalize().unwrap_or_else(|_| repo());
+    root.ancestors()
+        .skip(1)
+        .map(|a| a.join("shared/realworld"))
+        .find(|d| d.join("README.md").exists())
+        .unwrap_or_else(|| root.join("../shared/realworld"))
 }
 
 fn enrich_file(sb: &Sandbox, csv: &str, url: &str) -> Value {

@@ -141,7 +141,23 @@ impl Module for TechStack {
         let dns_answered = mx.result.is_ok() || txt.result.is_ok();
         let (page, homepage_error) = match page {
             Ok(p) => (Some(p), None),
-            Err(e) if dns_answered => (None, Some(e)),
+            // Only the site's own failure degrades; a budget cap, an open breaker or missing
+            // configuration stay the module's error.
+            Err(e)
+                if dns_answered
+                    && matches!(
+                        e,
+                        pforge_budget::GatewayError::Status { .. }
+                            | pforge_budget::GatewayError::Timeout { .. }
+                            | pforge_budget::GatewayError::Connect { .. }
+                            | pforge_budget::GatewayError::TooLarge { .. }
+                            | pforge_budget::GatewayError::Body { .. }
+                            | pforge_budget::GatewayError::Forbidden { .. }
+                            | pforge_budget::GatewayError::TooManyRedirects { .. }
+                    ) =>
+            {
+                (None, Some(e))
+            }
             Err(e) => return Err(e.into()),
         };
 

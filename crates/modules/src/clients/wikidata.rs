@@ -6,11 +6,11 @@
 //! labels, search hits, SPARQL bindings) live here too.
 //!
 //! Requests:
-//! - [`entities`]: `action=wbgetentities&ids=…&props=labels|descriptions|claims&languages=en`
-//! - [`labels`]: `action=wbgetentities&ids=…&props=labels&languages=en`
-//! - [`search_by_name`]: `action=wbsearchentities&search=…&language=en&type=item&limit=7`
-//! - [`search_statement`]: `action=query&list=search&srsearch=haswbstatement:P=V&srlimit=20`
-//! - [`search_by_official_website`]: a SPARQL query on the `wikidata_sparql` provider for items
+//! - [`entities`] asks `action=wbgetentities&ids=…&props=labels|descriptions|claims&languages=en`
+//! - [`labels`] asks `action=wbgetentities&ids=…&props=labels&languages=en`
+//! - [`search_by_name`] asks `action=wbsearchentities&search=…&language=en&type=item&limit=7`
+//! - [`search_statement`] asks `action=query&list=search&srsearch=haswbstatement:P=V&srlimit=20`
+//! - [`search_by_official_website`] runs a SPARQL query on the `wikidata_sparql` provider for items
 //!   whose official website (P856) is the domain. CirrusSearch's `haswbstatement` does not index
 //!   URL-typed properties such as P856, so the search by website needs the query service.
 
