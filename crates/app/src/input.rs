@@ -1,11 +1,13 @@
 //! Streaming domain input: arguments, a plain list, or a CSV with a `domain` column, from a file
 //! or standard input. Lines are read one at a time, so a file of a million lines is never held in
-//! memory; invalid lines are reported (one line each) and the rest go on. Every front end reads
+//! memory; invalid lines are reported (one line each) and the rest go on. A CSV may also carry
+//! a `name` column (the company's own name) and a `cik` column (an SEC filer pin, or `none`):
+//! they reach the modules as [`DomainHints`] through a [`HintBook`]. Every front end reads
 //! domains this way: the CLI's arguments, files and standard input, the UI's pasted lists and
 //! uploaded CSVs, the daemon's target files.
 
 use crate::error::{AppError, AppResult};
-use pforge_core::{Domain, DomainError};
+use pforge_core::{Domain, DomainError, DomainHints, EntityPin, HintBook};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
@@ -41,6 +43,15 @@ pub enum Item {
 /// Starts reading `source` on a task; items arrive on the returned channel in input order.
 /// Duplicates (after normalization) are dropped so a domain is enriched once per run.
 pub async fn spawn_reader(source: Source) -> AppResult<mpsc::Receiver<Item>> {
+    spawn_reader_with_hints(source, None).await
+}
+
+/// Like [`spawn_reader`], and records each CSV line's `name` and `cik` cells in `hints` before
+/// the line's domain is sent, so the executor can hand them to the modules.
+pub async fn spawn_reader_with_hints(
+    source: Source,
+    hints: Option<HintBook>,
+) -> AppResult<mpsc::Receiver<Item>> {
     let (tx, rx) = mpsc::channel(256);
     match source {
         Source::Args(args) => {
@@ -60,13 +71,21 @@ pub async fn spawn_reader(source: Source) -> AppResult<mpsc::Receiver<Item>> {
                     path.display()
                 ))
             })?;
-            tokio::spawn(read_lines(BufReader::new(file), tx));
+            let label = format!("input:{}", path.display());
+            tokio::spawn(read_lines(BufReader::new(file), tx, hints, label));
         }
         Source::Stdin => {
-            tokio::spawn(read_lines(BufReader::new(tokio::io::stdin()), tx));
+            tokio::spawn(read_lines(
+                BufReader::new(tokio::io::stdin()),
+                tx,
+                hints,
+                "input:stdin".into(),
+            ));
         }
         Source::Text(text) => {
-            tokio::spawn(async move { read_lines(BufReader::new(text.as_bytes()), tx).await });
+            tokio::spawn(async move {
+                read_lines(BufReader::new(text.as_bytes()), tx, hints, "input:text".into()).await
+            });
         }
     }
     Ok(rx)
@@ -95,9 +114,16 @@ async fn emit(
 
 /// Reads a plain list or CSV line by line. The first non-empty line decides: if it is a CSV
 /// header with a `domain` column, that column is used; otherwise every line is a domain.
-async fn read_lines<R: AsyncBufRead + Unpin>(reader: R, tx: mpsc::Sender<Item>) {
+async fn read_lines<R: AsyncBufRead + Unpin>(
+    reader: R,
+    tx: mpsc::Sender<Item>,
+    hints: Option<HintBook>,
+    label: String,
+) {
     let mut seen = HashSet::new();
     let mut column: Option<usize> = None;
+    let mut name_col: Option<usize> = None;
+    let mut cik_col: Option<usize> = None;
     let mut first = true;
     let mut lineno = 0u64;
     let mut split = reader.split(b'\n');
@@ -124,16 +150,38 @@ async fn read_lines<R: AsyncBufRead + Unpin>(reader: R, tx: mpsc::Sender<Item>) 
         if first {
             first = false;
             let cells = split_csv(line);
-            if let Some(i) = cells
-                .iter()
-                .position(|c| c.trim().eq_ignore_ascii_case("domain"))
-            {
+            let find = |names: &[&str]| {
+                cells
+                    .iter()
+                    .position(|c| names.iter().any(|n| c.trim().eq_ignore_ascii_case(n)))
+            };
+            if let Some(i) = find(&["domain"]) {
                 column = Some(i);
+                name_col = find(&["name", "company", "company_name"]);
+                cik_col = find(&["cik", "sec_cik"]);
                 continue;
             }
         }
+        let cells = column.map(|_| split_csv(line));
+        let hint = match cells.as_ref().map(|c| line_hints(c, name_col, cik_col)) {
+            Some(Err(message)) => {
+                let ok = tx
+                    .send(Item::Invalid(InputError {
+                        line: lineno,
+                        message,
+                    }))
+                    .await
+                    .is_ok();
+                if !ok {
+                    break;
+                }
+                continue;
+            }
+            Some(Ok(h)) => h,
+            None => DomainHints::default(),
+        };
         let value = match column {
-            Some(i) => match split_csv(line).into_iter().nth(i) {
+            Some(i) => match cells.unwrap_or_default().into_iter().nth(i) {
                 Some(v) => v,
                 None => {
                     let ok = tx
@@ -154,10 +202,51 @@ async fn read_lines<R: AsyncBufRead + Unpin>(reader: R, tx: mpsc::Sender<Item>) 
             },
             None => line.to_string(),
         };
-        if !emit(&tx, &mut seen, lineno, Domain::parse(&value)).await {
+        let parsed = Domain::parse(&value);
+        if let (Some(book), Ok(d)) = (&hints, &parsed) {
+            book.insert(
+                d.clone(),
+                DomainHints {
+                    source: Some(format!("{label}:{lineno}")),
+                    ..hint
+                },
+            );
+        }
+        if !emit(&tx, &mut seen, lineno, parsed).await {
             break;
         }
     }
+}
+
+/// The `name` and `cik` cells of one CSV line. A `cik` cell holds the SEC's CIK digits, `none`
+/// (the company files nothing: reject every SEC match) or nothing.
+fn line_hints(
+    cells: &[String],
+    name_col: Option<usize>,
+    cik_col: Option<usize>,
+) -> Result<DomainHints, String> {
+    let cell = |i: Option<usize>| {
+        i.and_then(|i| cells.get(i))
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+    };
+    let sec_cik = match cell(cik_col) {
+        None => None,
+        Some(c) if c.eq_ignore_ascii_case("none") => Some(EntityPin::None),
+        Some(c) if !c.is_empty() && c.len() <= 10 && c.chars().all(|x| x.is_ascii_digit()) => {
+            Some(EntityPin::Is(format!("{:0>10}", c)))
+        }
+        Some(c) => {
+            return Err(format!(
+                "cik {c:?} is not a CIK: give the SEC's CIK digits (e.g. 320193), \"none\" to reject every SEC match, or leave the cell empty"
+            ))
+        }
+    };
+    Ok(DomainHints {
+        name: cell(name_col),
+        sec_cik,
+        source: None,
+    })
 }
 
 /// Reads every item of `source` into valid domains and bad lines (for front ends that need the
@@ -210,7 +299,9 @@ mod tests {
     async fn collect(text: &str) -> (Vec<String>, Vec<u64>) {
         let (tx, mut rx) = mpsc::channel(16);
         let owned = text.as_bytes().to_vec();
-        tokio::spawn(async move { read_lines(BufReader::new(&owned[..]), tx).await });
+        tokio::spawn(async move {
+            read_lines(BufReader::new(&owned[..]), tx, None, "test".into()).await
+        });
         let (mut ok, mut bad) = (vec![], vec![]);
         while let Some(item) = rx.recv().await {
             match item {
@@ -237,5 +328,32 @@ mod tests {
             collect("name,domain\r\n\"Stripe, Inc\",stripe.com\r\nAcme,\r\nShort\n").await;
         assert_eq!(ok, vec!["stripe.com"]);
         assert_eq!(bad, vec![3, 4]);
+    }
+
+    #[tokio::test]
+    async fn name_and_cik_columns_become_hints() {
+        let book = HintBook::default();
+        let (tx, mut rx) = mpsc::channel(16);
+        let text = b"domain,name,cik\napple.com,Apple Inc.,320193\nacme.co,Acme,none\nx.com,X,12ab\nplain.io,,\n".to_vec();
+        let b = book.clone();
+        tokio::spawn(async move {
+            read_lines(BufReader::new(&text[..]), tx, Some(b), "input:t.csv".into()).await
+        });
+        let mut bad = vec![];
+        while let Some(item) = rx.recv().await {
+            if let Item::Invalid(e) = item {
+                bad.push((e.line, e.message));
+            }
+        }
+        let apple = book.get(&Domain::parse("apple.com").unwrap()).unwrap();
+        assert_eq!(apple.name.as_deref(), Some("Apple Inc."));
+        assert_eq!(apple.sec_cik, Some(EntityPin::Is("0000320193".into())));
+        assert_eq!(apple.source.as_deref(), Some("input:t.csv:2"));
+        let acme = book.get(&Domain::parse("acme.co").unwrap()).unwrap();
+        assert_eq!(acme.sec_cik, Some(EntityPin::None));
+        assert!(book.get(&Domain::parse("plain.io").unwrap()).is_none());
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].0, 4);
+        assert!(bad[0].1.contains("\"12ab\""), "{}", bad[0].1);
     }
 }

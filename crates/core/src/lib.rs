@@ -7,10 +7,12 @@
 
 mod change;
 mod domain;
+mod hints;
 mod module;
 mod set_array;
 
 pub use change::{ChangeEvent, ChangeKind, Level};
 pub use domain::{Domain, DomainError};
+pub use hints::{DomainHints, EntityPin, HintBook};
 pub use module::*;
 pub use set_array::SetArray;

@@ -1,7 +1,7 @@
 //! The `Module` trait and the values that flow in and out of a module run.
 
-use crate::Domain;
 use crate::{ChangeEvent, SetArray};
+use crate::{Domain, DomainHints};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pforge_budget::{Gateway, GatewayError};
@@ -230,6 +230,7 @@ pub struct ModuleContext {
     dependencies: BTreeMap<String, DependencyResult>,
     previous: Option<Value>,
     history: Vec<ChangeEvent>,
+    hints: DomainHints,
 }
 
 impl ModuleContext {
@@ -245,6 +246,7 @@ impl ModuleContext {
             dependencies,
             previous: None,
             history: Vec::new(),
+            hints: DomainHints::default(),
         }
     }
 
@@ -259,6 +261,17 @@ impl ModuleContext {
     pub fn with_history(mut self, history: Vec<ChangeEvent>) -> Self {
         self.history = history;
         self
+    }
+
+    /// Adds what the user's input said about the domain (its name, pins).
+    pub fn with_hints(mut self, hints: DomainHints) -> Self {
+        self.hints = hints;
+        self
+    }
+
+    /// What the user's input said about the domain (empty when it said nothing).
+    pub fn hints(&self) -> &DomainHints {
+        &self.hints
     }
 
     /// This module's latest stored data for the domain, if any.

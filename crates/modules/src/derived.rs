@@ -2,7 +2,7 @@
 //! carrying the dependencies' own citations forward, so that a value computed from another
 //! module's output still points at the page or API answer it ultimately came from.
 
-use crate::m01_company_context::cover;
+use crate::clients::cite::cover;
 use pforge_core::{Citation, ModuleContext, ModuleOutput};
 use serde_json::Value;
 
@@ -123,6 +123,33 @@ pub(crate) fn canonical_order(out: &mut ModuleOutput, arrays: &[(&str, &str)]) {
     }
 }
 
+/// A date written as `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, padded to the start of its period so
+/// that dates of different precision compare.
+fn date_key(d: &str) -> String {
+    let mut parts: Vec<&str> = d.split('-').collect();
+    while parts.len() < 3 {
+        parts.push("01");
+    }
+    parts.join("-")
+}
+
+/// The newest of several dated facts (undated ones lose); on equal dates the later entry wins,
+/// so a filing (pushed last) beats Wikidata for the same period.
+fn newest(mut facts: Vec<(Option<String>, Fact<f64>)>) -> Option<Fact<f64>> {
+    let mut best: Option<(Option<String>, Fact<f64>)> = None;
+    for (date, fact) in facts.drain(..) {
+        let key = date.as_deref().map(date_key);
+        let better = match &best {
+            None => true,
+            Some((b, _)) => key >= b.as_deref().map(date_key),
+        };
+        if better {
+            best = Some((date, fact));
+        }
+    }
+    best.map(|(_, f)| f)
+}
+
 /// Case-insensitive equality, ignoring spaces, dots and dashes (`Constructor.io` ~ `constructor io`).
 pub(crate) fn same_name(a: &str, b: &str) -> bool {
     let norm = |s: &str| -> String {
@@ -139,6 +166,25 @@ pub(crate) fn same_name(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_newest_head_count_wins() {
+        let f = |v: f64, o: &str| Fact::new(v, M01, "/x", o);
+        let got = newest(vec![
+            (Some("2024".into()), f(240.0, "Wikidata")),
+            (Some("2023-12-31".into()), f(230.0, "SEC")),
+            (None, f(1.0, "undated")),
+        ])
+        .unwrap();
+        assert_eq!(got.value, 240.0);
+        let got = newest(vec![
+            (Some("2024-01-01".into()), f(240.0, "Wikidata")),
+            (Some("2024-12-31".into()), f(250.0, "SEC")),
+        ])
+        .unwrap();
+        assert_eq!(got.origin, "SEC");
+        assert!(newest(vec![]).is_none());
+    }
 
     #[test]
     fn carries_only_overlapping_citations() {
@@ -245,6 +291,9 @@ impl AccountFacts {
     /// Reads whichever of M01–M04 the context holds.
     pub fn from_ctx(ctx: &ModuleContext) -> Self {
         let mut f = AccountFacts::default();
+        // Every cited head count with its date (filer tag, Wikidata P1128, JSON-LD); the newest
+        // wins, a filing breaking ties.
+        let mut head_counts: Vec<(Option<String>, Fact<f64>)> = Vec::new();
         if let Some(o) = ctx.dependency(M01) {
             let d = &o.data;
             if let Some(n) = str_at(d, "/name") {
@@ -264,14 +313,22 @@ impl AccountFacts {
                 }
             }
             if let Some(n) = num_at(d, "/wikidata/employees/count") {
-                let as_of = str_at(d, "/wikidata/employees/as_of")
+                let date = str_at(d, "/wikidata/employees/as_of").map(str::to_string);
+                let as_of = date
+                    .as_deref()
                     .map(|a| format!(" ({})", a.chars().take(4).collect::<String>()))
                     .unwrap_or_default();
-                f.employees = Some(Fact::new(
-                    n,
-                    M01,
-                    "/wikidata/employees",
-                    format!("Wikidata{as_of}"),
+                head_counts.push((
+                    date,
+                    Fact::new(n, M01, "/wikidata/employees", format!("Wikidata{as_of}")),
+                ));
+            }
+            if let Some(n) = num_at(d, "/employees_on_site") {
+                // The site's own JSON-LD count is as of the fetch.
+                let date = Some(o.fetched_at.format("%Y-%m-%d").to_string());
+                head_counts.push((
+                    date,
+                    Fact::new(n, M01, "/employees_on_site", "homepage JSON-LD"),
                 ));
             }
             if let Some(c) = str_at(d, "/address/country") {
@@ -313,12 +370,10 @@ impl AccountFacts {
                 ));
             }
             if let Some(e) = num_at(d, "/financials/employees/value") {
-                // An SEC filing beats Wikidata for headcount.
-                f.employees = Some(Fact::new(
-                    e,
-                    M04,
-                    "/financials/employees",
-                    format!("SEC 10-K{fy}"),
+                let date = str_at(d, "/financials/employees/period_end").map(str::to_string);
+                head_counts.push((
+                    date,
+                    Fact::new(e, M04, "/financials/employees", format!("SEC 10-K{fy}")),
                 ));
             }
             let files_10k = array_at(d, "/filings").iter().any(|x| {
@@ -333,6 +388,7 @@ impl AccountFacts {
                 ));
             }
         }
+        f.employees = newest(head_counts);
         if let Some(o) = ctx.dependency(M03) {
             let d = &o.data;
             if let Some(r) = num_at(d, "/rank") {

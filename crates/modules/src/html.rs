@@ -42,6 +42,10 @@ pub struct Organization {
     pub address: Option<Address>,
     /// As written on the page (`2017`, `1998-02-19`, ...).
     pub founding_date: Option<String>,
+    /// `numberOfEmployees` (a number, a string such as `"1,200"`, or a `QuantitativeValue` with
+    /// `value` or `minValue`/`maxValue`): the site's own head count, a cited fallback when no
+    /// filing or Wikidata gives one.
+    pub number_of_employees: Option<i64>,
 }
 
 /// A postal address, from a `PostalAddress` object or a plain string (kept in `text`).
@@ -415,7 +419,38 @@ pub fn organization(nodes: &[Value]) -> Option<Organization> {
         same_as: string_list(node.get("sameAs")),
         address: address(node.get("address")),
         founding_date: text_of(node.get("foundingDate")),
+        number_of_employees: employee_count(node.get("numberOfEmployees")),
     })
+}
+
+/// A head count from JSON-LD `numberOfEmployees`: a number, a numeric string (`"1,200"`,
+/// `"1200+"`), or a `QuantitativeValue` (`value`, else the middle of `minValue`..`maxValue`,
+/// else whichever bound is given). Zero, negative and non-numeric values give `None`.
+pub fn employee_count(v: Option<&Value>) -> Option<i64> {
+    let n = match v? {
+        Value::Number(n) => n.as_f64().map(|f| f as i64),
+        Value::String(s) => {
+            let digits: String = s
+                .trim()
+                .trim_end_matches('+')
+                .chars()
+                .filter(|c| *c != ',' && *c != '_' && !c.is_whitespace())
+                .collect();
+            digits.parse::<i64>().ok()
+        }
+        Value::Object(o) => employee_count(o.get("value")).or_else(|| {
+            match (
+                employee_count(o.get("minValue")),
+                employee_count(o.get("maxValue")),
+            ) {
+                (Some(a), Some(b)) => Some(a / 2 + b / 2),
+                (a, b) => a.or(b),
+            }
+        }),
+        Value::Array(a) => a.iter().find_map(|x| employee_count(Some(x))),
+        _ => None,
+    }?;
+    (n > 0).then_some(n)
 }
 
 /// RSS, Atom and JSON Feed links advertised in `<link rel="alternate">`.
@@ -642,5 +677,47 @@ mod tests {
             "A – B & C 'd'"
         );
         assert_eq!(decode_entities("AT&T &unknown; &"), "AT&T &unknown; &");
+    }
+
+    #[test]
+    fn employee_counts_in_json_ld() {
+        use serde_json::json;
+        assert_eq!(employee_count(Some(&json!(240))), Some(240));
+        assert_eq!(employee_count(Some(&json!("1,200"))), Some(1200));
+        assert_eq!(employee_count(Some(&json!("500+"))), Some(500));
+        assert_eq!(
+            employee_count(Some(
+                &json!({"@type": "QuantitativeValue", "value": 164000})
+            )),
+            Some(164000)
+        );
+        assert_eq!(
+            employee_count(Some(&json!({"minValue": 100, "maxValue": 200}))),
+            Some(150)
+        );
+        assert_eq!(employee_count(Some(&json!("many"))), None);
+        assert_eq!(employee_count(Some(&json!(0))), None);
+        assert_eq!(employee_count(None), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn employee_count_reads_any_positive_number_written_with_separators(n in 1i64..10_000_000_000) {
+            let with_commas = n
+                .to_string()
+                .as_bytes()
+                .rchunks(3)
+                .rev()
+                .map(|c| std::str::from_utf8(c).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(",");
+            proptest::prop_assert_eq!(employee_count(Some(&serde_json::json!(with_commas))), Some(n));
+            proptest::prop_assert_eq!(employee_count(Some(&serde_json::json!(n))), Some(n));
+        }
+
+        #[test]
+        fn employee_count_never_panics(s in "\\PC{0,30}") {
+            let _ = employee_count(Some(&serde_json::json!(s)));
+        }
     }
 }

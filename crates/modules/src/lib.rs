@@ -3,6 +3,7 @@
 //! extractors live beside them. Modules only compute: scheduling is the orchestrator's, and every
 //! outbound call goes through the gateway they are handed.
 
+mod clients;
 pub mod declarative;
 mod derived;
 pub mod dns;
@@ -23,13 +24,14 @@ mod m12_case_studies;
 mod m13_icp_priority;
 mod m14_signal_scoring;
 mod m15_strategic_brief;
+pub mod resolution;
 pub mod vendor;
 
 pub use declarative::{declarative_modules, DeclarativeError};
 pub use m01_company_context::CompanyContext;
 pub use m02_tech_stack::{TechStack, TechStackConfig};
 pub use m03_traffic::{Traffic, TrafficConfig};
-pub use m04_financials::Financials;
+pub use m04_financials::{Financials, PinConfig, ResolutionConfig};
 pub use m05_competitors::Competitors;
 pub use m06_hiring::{Hiring, HiringConfig};
 pub use m07_strategic_triggers::StrategicTriggers;
@@ -69,6 +71,9 @@ pub struct ModulesConfig {
     /// `[signal_scoring]`: intent scoring policy (M14).
     #[serde(default)]
     pub signal_scoring: SignalScoringConfig,
+    /// `[resolution]`: the user's pins and rejections of outside entities (M04).
+    #[serde(default)]
+    pub resolution: ResolutionConfig,
 }
 
 /// Why the built-in modules could not be constructed (bad fingerprints folder, unreadable rank
@@ -93,7 +98,7 @@ pub fn builtin_modules(
         Arc::new(CompanyContext::new()),
         Arc::new(TechStack::new(&cfg.tech_stack, base_dir)?),
         Arc::new(Traffic::new(&cfg.traffic, base_dir)?),
-        Arc::new(Financials::new()),
+        Arc::new(Financials::with_config(&cfg.resolution)?),
         Arc::new(Competitors::new()),
         Arc::new(Hiring::new(&cfg.hiring)?),
         Arc::new(StrategicTriggers::new()),

@@ -5,10 +5,14 @@
 //! The homepage is required (its failure is the module's error); Wikidata is best-effort: a
 //! failure or no match gives `wikidata: null` plus a note, never an error.
 
+use crate::clients::cite::cover;
+use crate::clients::wikidata::{
+    self, en_text, item_id, main_value, official_websites, qualifier, statements, wikidata_time,
+};
 use crate::html::{self, PageFacts};
+use crate::resolution::{self, Confidence, EntityLink};
 use async_trait::async_trait;
-use chrono::Utc;
-use pforge_budget::{Call, Response};
+use pforge_budget::Call;
 use pforge_core::{
     Citation, Domain, ExpectedCall, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec,
     SetArray,
@@ -33,13 +37,19 @@ impl CompanyContext {
                 id: ID.into(),
                 title: "Company context".into(),
                 dependencies: Vec::new(),
-                providers: vec!["homepage".into(), "wikidata".into()],
+                providers: vec![
+                    "homepage".into(),
+                    wikidata::PROVIDER.into(),
+                    wikidata::SPARQL_PROVIDER.into(),
+                ],
                 runs_degraded: false,
                 set_arrays: vec![
                     SetArray::scalars("/social_profiles"),
                     SetArray::keyed("/feeds", "url"),
                     SetArray::keyed("/wikidata/industries", "id"),
                     SetArray::keyed("/wikidata/stock_exchanges", "id"),
+                    SetArray::keyed("/entity_links", "key"),
+                    SetArray::scalars("/wikidata/official_websites"),
                     SetArray::scalars("/notes"),
                 ],
             },
@@ -50,42 +60,6 @@ impl CompanyContext {
 impl Default for CompanyContext {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Adds `pointer` to the citation for `c`'s source (creating it), like `ModuleOutput::set` does
-/// for top-level keys; used for nested values and for keys supported by several sources.
-pub(crate) fn cover(out: &mut ModuleOutput, c: &Citation, pointer: &str) {
-    match out
-        .sources
-        .iter_mut()
-        .find(|x| x.source == c.source && x.provider == c.provider)
-    {
-        Some(x) => {
-            if !x.covers.iter().any(|p| p == pointer) {
-                x.covers.push(pointer.to_string());
-            }
-        }
-        None => {
-            let mut x = c.clone();
-            x.covers = vec![pointer.to_string()];
-            out.sources.push(x);
-        }
-    }
-}
-
-/// A citation for a call that produced no usable answer (the note about it needs a source too).
-pub(crate) fn attempted(ctx: &ModuleContext, call: &Call) -> Citation {
-    let source = ctx
-        .gateway
-        .url_for(call)
-        .map(|u| u.to_string())
-        .unwrap_or_else(|_| format!("{}:{}", call.provider, call.path));
-    Citation {
-        source,
-        provider: call.provider.clone(),
-        fetched_at: Utc::now(),
-        covers: Vec::new(),
     }
 }
 
@@ -156,6 +130,7 @@ impl Module for CompanyContext {
     fn expected_calls(&self) -> Vec<ExpectedCall> {
         vec![
             ExpectedCall::per_domain("homepage", "/"),
+            ExpectedCall::per_domain(wikidata::SPARQL_PROVIDER, "/sparql"),
             ExpectedCall::per_domain("wikidata", "search"),
             ExpectedCall::per_domain("wikidata", "entities"),
             ExpectedCall::per_domain("wikidata", "labels"),
@@ -209,30 +184,47 @@ impl Module for CompanyContext {
             ));
         }
 
-        // Wikidata, best-effort.
-        let wikidata = match &name {
-            None => {
-                notes.push((
-                    "no company name on the homepage (no JSON-LD, og:site_name or title): Wikidata not searched".into(),
-                    home.clone(),
-                ));
-                None
-            }
-            Some(_) if !ctx.gateway.has_provider("wikidata") => {
-                notes.push((
-                    "Wikidata not searched: provider \"wikidata\" is not configured".into(),
-                    Citation::config("providers.wikidata", &[]),
-                ));
-                None
-            }
-            Some((n, _)) => match wikidata_lookup(ctx, n).await {
+        // Wikidata, best-effort: by official website first, then by name.
+        let lookup_name = name
+            .as_ref()
+            .map(|(n, _)| n.clone())
+            .or_else(|| ctx.hints().name.clone());
+        let wikidata = if lookup_name.is_none()
+            && !ctx.gateway.has_provider(wikidata::SPARQL_PROVIDER)
+        {
+            notes.push((
+                "no company name on the homepage (no JSON-LD, og:site_name or title): Wikidata not searched".into(),
+                home.clone(),
+            ));
+            None
+        } else if !ctx.gateway.has_provider(wikidata::PROVIDER) {
+            notes.push((
+                "Wikidata not searched: provider \"wikidata\" is not configured".into(),
+                Citation::config("providers.wikidata", &[]),
+            ));
+            None
+        } else {
+            match wikidata_lookup(ctx, lookup_name.as_deref()).await {
                 Ok(found) => Some(found),
                 Err((note, cite)) => {
                     notes.push((note, cite));
                     None
                 }
-            },
+            }
         };
+        let mut links: Vec<Value> = Vec::new();
+        if let Some(m) = &wikidata {
+            links.push(m.link.to_json());
+        }
+        out.set(
+            "entity_links",
+            links,
+            &wikidata
+                .as_ref()
+                .map(|m| m.entity_cite.clone())
+                .unwrap_or_else(|| home.clone()),
+        );
+        out.set("employees_on_site", org.number_of_employees, &home);
 
         let mut founded: Option<(i64, &str, Citation)> = org
             .founding_date
@@ -295,49 +287,59 @@ struct WikidataMatch {
     data: Map<String, Value>,
     entity_cite: Citation,
     labels_cite: Option<Citation>,
+    link: EntityLink,
     notes: Vec<(String, Citation)>,
 }
 
 type Note = (String, Citation);
 
-async fn fetch_json(
-    ctx: &ModuleContext,
-    call: &Call,
-    what: &str,
-) -> Result<(Response, Value), Note> {
-    let resp = ctx
-        .gateway
-        .fetch(call)
+/// Finds the domain's Wikidata item: first the items whose official website (P856) is the
+/// domain (the query service), then a search by the company's name, accepting only a candidate
+/// whose P856 is on the domain. `Err` carries the note explaining why there is no match (no hit,
+/// no hit on this domain, provider failure, unusable answer) and the source it refers to.
+async fn wikidata_lookup(ctx: &ModuleContext, name: Option<&str>) -> Result<WikidataMatch, Note> {
+    let mut notes: Vec<Note> = Vec::new();
+    match wikidata::search_by_official_website(ctx, ID).await {
+        Ok(Some((resp, ids))) if !ids.is_empty() => {
+            let sparql_cite = Citation::from_response(&resp, &[]);
+            let evidence = format!(
+                "Wikidata query service: items whose official website (P856) is on {}",
+                ctx.domain
+            );
+            match accept(ctx, &ids, name, "wikidata_official_website", evidence).await {
+                Ok(Some(mut m)) => {
+                    m.notes.extend(notes);
+                    m.notes.push((
+                        format!("Wikidata item {} found by its official website", m.link.id),
+                        sparql_cite,
+                    ));
+                    return Ok(m);
+                }
+                Ok(None) => notes.push((
+                    format!(
+                        "the Wikidata items the query service gave for {} do not list it as their official website",
+                        ctx.domain
+                    ),
+                    sparql_cite,
+                )),
+                Err(n) => notes.push(n),
+            }
+        }
+        Ok(Some(_)) | Ok(None) => {}
+        Err(e) => notes.push(e.note("search by official website")),
+    }
+    let Some(name) = name else {
+        return Err(notes.pop().unwrap_or_else(|| {
+            (
+                "no company name on the homepage and no Wikidata item with this official website"
+                    .into(),
+                Citation::config("providers.wikidata", &[]),
+            )
+        }));
+    };
+    let (resp, ids) = wikidata::search_by_name(ctx, ID, name)
         .await
-        .map_err(|e| (format!("Wikidata {what} failed: {e}"), attempted(ctx, call)))?;
-    let v: Value = resp.json().map_err(|e| {
-        (
-            format!("Wikidata {what} returned an unusable answer: {e}"),
-            Citation::from_response(&resp, &[]),
-        )
-    })?;
-    Ok((resp, v))
-}
-
-fn wd_call(ctx: &ModuleContext) -> Call {
-    Call::get("wikidata", "/w/api.php")
-        .for_domain(ctx.domain.as_str())
-        .by_module(ID)
-}
-
-/// Searches Wikidata by name and accepts the first candidate whose official website (P856) is
-/// on the domain being enriched. `Err` carries the note explaining why there is no match (no
-/// hit, no hit on this domain, provider failure, unusable answer) and the source it refers to.
-async fn wikidata_lookup(ctx: &ModuleContext, name: &str) -> Result<WikidataMatch, Note> {
-    let search = wd_call(ctx)
-        .query("action", "wbsearchentities")
-        .query("search", name)
-        .query("language", "en")
-        .query("type", "item")
-        .query("limit", "7")
-        .query("format", "json");
-    let (resp, v) = fetch_json(ctx, &search, "search").await?;
-    let ids = search_ids(&v).map_err(|e| (e, Citation::from_response(&resp, &[])))?;
+        .map_err(|e| e.note("search"))?;
     let ids: Vec<String> = ids.into_iter().take(MAX_CANDIDATES).collect();
     if ids.is_empty() {
         return Err((
@@ -345,137 +347,93 @@ async fn wikidata_lookup(ctx: &ModuleContext, name: &str) -> Result<WikidataMatc
             Citation::from_response(&resp, &[]),
         ));
     }
-    let get = wd_call(ctx)
-        .query("action", "wbgetentities")
-        .query("ids", ids.join("|"))
-        .query("props", "labels|descriptions|claims")
-        .query("languages", "en")
-        .query("format", "json");
-    let (eresp, ev) = fetch_json(ctx, &get, "entity lookup").await?;
-    let entity_cite = Citation::from_response(&eresp, &[]);
-    let Some(entity) = ids.iter().find_map(|id| {
-        let e = ev.get("entities")?.get(id)?;
-        official_websites(e)
-            .iter()
-            .any(|w| Domain::parse(w).is_ok_and(|d| d == ctx.domain))
-            .then_some(e)
-    }) else {
-        return Err((
+    let evidence = format!("Wikidata search for {name:?}, official website (P856) checked");
+    match accept(ctx, &ids, Some(name), "wikidata_name_search", evidence).await? {
+        Some(m) => Ok(m),
+        None => Err((
             format!(
                 "none of the {} Wikidata result(s) for {name:?} lists an official website (P856) on {}",
                 ids.len(),
                 ctx.domain
             ),
-            entity_cite,
-        ));
+            Citation::from_response(&resp, &[]),
+        )),
+    }
+}
+
+/// Fetches the candidates and accepts the one whose official website (P856) is on the domain
+/// (several: the one whose label is the company's name, else the oldest item). The match is
+/// confirmed: Wikidata itself names the domain.
+async fn accept(
+    ctx: &ModuleContext,
+    ids: &[String],
+    name: Option<&str>,
+    method: &str,
+    evidence: String,
+) -> Result<Option<WikidataMatch>, Note> {
+    let Some((eresp, entities)) = wikidata::entities(ctx, ID, ids)
+        .await
+        .map_err(|e| e.note("entity lookup"))?
+    else {
+        return Ok(None);
     };
-    let mut parsed = parse_entity(entity);
+    let entity_cite = Citation::from_response(&eresp, &[]);
+    let on_domain: Vec<(&String, &Value)> = wikidata::canonical_ids(ids)
+        .iter()
+        .filter_map(|id| entities.get_key_value(id))
+        .filter(|(_, e)| {
+            wikidata::official_websites(e)
+                .iter()
+                .any(|w| Domain::parse(w).is_ok_and(|d| d == ctx.domain))
+        })
+        .collect();
+    let chosen = on_domain
+        .iter()
+        .find(|(_, e)| {
+            let label = wikidata::en_text(e, "labels");
+            matches!((name, label), (Some(n), Some(l)) if resolution::same_name(n, &l))
+        })
+        .or_else(|| on_domain.first());
+    let Some((id, entity)) = chosen else {
+        return Ok(None);
+    };
+    let mut parsed = parse_entity(id, entity);
     let mut notes = Vec::new();
     let mut labels_cite = None;
     let refs = parsed.referenced_ids();
-    if !refs.is_empty() {
-        let lcall = wd_call(ctx)
-            .query("action", "wbgetentities")
-            .query("ids", refs.join("|"))
-            .query("props", "labels")
-            .query("languages", "en")
-            .query("format", "json");
-        match fetch_json(ctx, &lcall, "label lookup").await {
-            Ok((lresp, lv)) => {
-                parsed.apply_labels(&lv);
-                labels_cite = Some(Citation::from_response(&lresp, &[]));
-            }
-            Err(note) => notes.push(note),
+    match wikidata::labels(ctx, ID, &refs).await {
+        Ok(Some((lresp, labels))) => {
+            parsed.apply_labels(&labels);
+            labels_cite = Some(Citation::from_response(&lresp, &[]));
         }
+        Ok(None) => {}
+        Err(e) => notes.push(e.note("label lookup")),
     }
-    Ok(WikidataMatch {
-        data: parsed.to_json(),
+    let mut ev = vec![
+        evidence,
+        format!(
+            "{id} lists {} as its official website (P856)",
+            parsed.official_website.as_deref().unwrap_or_default()
+        ),
+    ];
+    if let Some(c) = parsed.ciks.first() {
+        ev.push(format!("{id} names SEC CIK {c} (P5531)"));
+    }
+    let link = EntityLink::new(
+        "wikidata_item",
+        id.to_string(),
+        parsed.label.clone(),
+        method,
+        ev,
+        Confidence::Confirmed,
+    );
+    Ok(Some(WikidataMatch {
+        data: parsed.to_json(&link),
         entity_cite,
         labels_cite,
+        link,
         notes,
-    })
-}
-
-/// Ids of a `wbsearchentities` answer, in rank order.
-pub(crate) fn search_ids(v: &Value) -> Result<Vec<String>, String> {
-    if let Some(err) = v.get("error") {
-        return Err(format!("Wikidata search answered an error: {err}"));
-    }
-    let hits = v
-        .get("search")
-        .and_then(Value::as_array)
-        .ok_or_else(|| "Wikidata search answer has no \"search\" list".to_string())?;
-    Ok(hits
-        .iter()
-        .filter_map(|h| h.get("id").and_then(Value::as_str))
-        .filter(|id| id.starts_with('Q'))
-        .map(str::to_string)
-        .collect())
-}
-
-/// Statements of `prop`, best rank first, deprecated ones dropped.
-fn statements<'a>(entity: &'a Value, prop: &str) -> Vec<&'a Value> {
-    let mut v: Vec<&Value> = entity
-        .get("claims")
-        .and_then(|c| c.get(prop))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter(|s| s.get("rank").and_then(Value::as_str) != Some("deprecated"))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort_by_key(|s| s.get("rank").and_then(Value::as_str) != Some("preferred"));
-    v
-}
-
-fn datavalue(snak: &Value) -> Option<&Value> {
-    if snak.get("snaktype").and_then(Value::as_str) != Some("value") {
-        return None;
-    }
-    snak.get("datavalue")?.get("value")
-}
-
-fn main_value(stmt: &Value) -> Option<&Value> {
-    datavalue(stmt.get("mainsnak")?)
-}
-
-fn qualifier<'a>(stmt: &'a Value, prop: &str) -> Option<&'a Value> {
-    stmt.get("qualifiers")?
-        .get(prop)?
-        .as_array()?
-        .iter()
-        .find_map(datavalue)
-}
-
-fn item_id(v: &Value) -> Option<String> {
-    v.get("id").and_then(Value::as_str).map(str::to_string)
-}
-
-/// A Wikidata time value as `YYYY`, `YYYY-MM` or `YYYY-MM-DD` according to its precision.
-pub(crate) fn wikidata_time(v: &Value) -> Option<String> {
-    let t = v.get("time")?.as_str()?;
-    let precision = v.get("precision").and_then(Value::as_u64).unwrap_or(11);
-    let body = t.strip_prefix('+')?;
-    let date = body.split('T').next()?;
-    let mut parts = date.split('-');
-    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
-    if y.len() != 4 || !y.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    Some(match precision {
-        0..=9 => y.to_string(),
-        10 => format!("{y}-{m}"),
-        _ => format!("{y}-{m}-{d}"),
-    })
-}
-
-/// P856 values of an entity.
-pub(crate) fn official_websites(entity: &Value) -> Vec<String> {
-    statements(entity, "P856")
-        .into_iter()
-        .filter_map(|s| main_value(s)?.as_str().map(str::to_string))
-        .collect()
+    }))
 }
 
 /// The facts kept from one Wikidata entity.
@@ -485,58 +443,32 @@ pub(crate) struct Entity {
     pub label: Option<String>,
     pub description: Option<String>,
     pub official_website: Option<String>,
+    pub official_websites: Vec<String>,
     pub inception: Option<String>,
     pub employees: Option<(i64, Option<String>)>,
     pub industries: Vec<(String, Option<String>)>,
     pub headquarters: Option<(String, Option<String>)>,
     /// (exchange id, label, ticker)
     pub exchanges: Vec<(String, Option<String>, Option<String>)>,
+    /// SEC CIKs (P5531), ten digits.
+    pub ciks: Vec<String>,
 }
 
-fn en_text(entity: &Value, field: &str) -> Option<String> {
-    entity
-        .get(field)?
-        .get("en")?
-        .get("value")?
-        .as_str()
-        .map(str::to_string)
-}
-
-/// Reads the claims M01 reports from a `wbgetentities` entity.
-pub(crate) fn parse_entity(e: &Value) -> Entity {
-    let employees = statements(e, "P1128")
-        .into_iter()
-        .filter_map(|s| {
-            let amount = main_value(s)?.get("amount")?.as_str()?;
-            let n = amount
-                .trim_start_matches('+')
-                .split('.')
-                .next()?
-                .parse::<i64>()
-                .ok()?;
-            let as_of = qualifier(s, "P585").and_then(wikidata_time);
-            Some((
-                n,
-                as_of,
-                s.get("rank").and_then(Value::as_str) == Some("preferred"),
-            ))
-        })
-        // Preferred rank wins; otherwise the most recent point in time.
-        .max_by(|a, b| (a.2, &a.1).cmp(&(b.2, &b.1)))
-        .map(|(n, as_of, _)| (n, as_of));
+/// Reads the claims M01 reports from a `wbgetentities` entity. The id is the key the entity
+/// was asked (and answered) under, not the body's own `id` field, which an answer restricted by
+/// `props=` leaves out.
+pub(crate) fn parse_entity(id: &str, e: &Value) -> Entity {
+    let websites = official_websites(e);
     Entity {
-        id: e
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        id: id.to_string(),
         label: en_text(e, "labels"),
         description: en_text(e, "descriptions"),
-        official_website: official_websites(e).into_iter().next(),
+        official_website: websites.first().cloned(),
+        official_websites: websites,
         inception: statements(e, "P571")
             .into_iter()
             .find_map(|s| wikidata_time(main_value(s)?)),
-        employees,
+        employees: wikidata::employees(e),
         industries: statements(e, "P452")
             .into_iter()
             .filter_map(|s| item_id(main_value(s)?))
@@ -556,6 +488,7 @@ pub(crate) fn parse_entity(e: &Value) -> Entity {
                 Some((id, None, ticker))
             })
             .collect(),
+        ciks: wikidata::ciks(e),
     }
 }
 
@@ -577,13 +510,9 @@ impl Entity {
         ids
     }
 
-    /// Fills labels from a `wbgetentities&props=labels` answer.
-    pub(crate) fn apply_labels(&mut self, v: &Value) {
-        let label = |id: &str| {
-            v.get("entities")
-                .and_then(|e| e.get(id))
-                .and_then(|e| en_text(e, "labels"))
-        };
+    /// Fills labels from a labels lookup.
+    pub(crate) fn apply_labels(&mut self, labels: &std::collections::BTreeMap<String, String>) {
+        let label = |id: &str| labels.get(id).cloned();
         for (id, l) in self.industries.iter_mut() {
             *l = label(id);
         }
@@ -595,7 +524,7 @@ impl Entity {
         }
     }
 
-    pub(crate) fn to_json(&self) -> Map<String, Value> {
+    pub(crate) fn to_json(&self, link: &EntityLink) -> Map<String, Value> {
         let founded_year = self.inception.as_deref().and_then(year_of);
         let v = json!({
             "id": self.id,
@@ -609,6 +538,9 @@ impl Entity {
             "industries": self.industries.iter().map(|(id, l)| json!({"id": id, "label": l})).collect::<Vec<_>>(),
             "headquarters": self.headquarters.as_ref().map(|(id, l)| json!({"id": id, "label": l})),
             "stock_exchanges": self.exchanges.iter().map(|(id, l, t)| json!({"id": id, "label": l, "ticker": t})).collect::<Vec<_>>(),
+            "official_websites": self.official_websites,
+            "cik": self.ciks.first(),
+            "match": {"method": link.method, "evidence": link.evidence, "confidence": link.confidence},
         });
         match v {
             Value::Object(m) => m,
@@ -657,6 +589,7 @@ mod tests {
 
     #[test]
     fn search_answer_parsing() {
+        use crate::clients::wikidata::search_ids;
         let v = fixture_json("epoch1/wikidata/search-techstart.json");
         assert_eq!(search_ids(&v).unwrap(), vec!["Q130000005", "Q130000001"]);
         let v = fixture_json("epoch1/wikidata/search-blueharbor.json");
@@ -673,7 +606,7 @@ mod tests {
             official_websites(other),
             vec!["https://www.techstart.com.br/"]
         );
-        let e = parse_entity(&v["entities"]["Q130000001"]);
+        let e = parse_entity("Q130000001", &v["entities"]["Q130000001"]);
         assert_eq!(e.id, "Q130000001");
         assert_eq!(e.label.as_deref(), Some("TechStart Inc"));
         assert_eq!(e.official_website.as_deref(), Some("https://techstart.io"));
@@ -682,21 +615,40 @@ mod tests {
         assert_eq!(e.industries, vec![("Q638608".to_string(), None)]);
         assert_eq!(e.referenced_ids(), vec!["Q62", "Q638608"]);
         let mut e = e;
-        e.apply_labels(&fixture_json("epoch1/wikidata/labels-techstart.json"));
+        let lv = fixture_json("epoch1/wikidata/labels-techstart.json");
+        e.apply_labels(&crate::clients::wikidata::parse_labels(
+            &lv,
+            &["Q62".into(), "Q638608".into()],
+        ));
         assert_eq!(
             e.headquarters,
             Some(("Q62".into(), Some("San Francisco".into())))
         );
-        let j = e.to_json();
+        let link = EntityLink::new(
+            "wikidata_item",
+            "Q130000001",
+            None,
+            "test",
+            vec![],
+            Confidence::Confirmed,
+        );
+        let j = e.to_json(&link);
+        assert_eq!(j["match"]["confidence"], "confirmed");
         assert_eq!(j["founded_year"], 2017);
         assert_eq!(j["url"], "https://www.wikidata.org/wiki/Q130000001");
         assert_eq!(j["industries"][0]["label"], "software industry");
     }
 
     #[test]
+    fn the_id_is_the_key_asked_not_the_body_field() {
+        let e = json!({"labels": {"en": {"value": "Apple Inc."}}, "claims": {}});
+        assert_eq!(parse_entity("Q312", &e).id, "Q312");
+    }
+
+    #[test]
     fn northwind_listing_and_precise_inception() {
         let v = fixture_json("epoch1/wikidata/entities-northwind.json");
-        let e = parse_entity(&v["entities"]["Q130000002"]);
+        let e = parse_entity("Q130000002", &v["entities"]["Q130000002"]);
         assert_eq!(e.inception.as_deref(), Some("1986-04-14"));
         assert_eq!(
             e.exchanges,
@@ -704,28 +656,5 @@ mod tests {
         );
         assert_eq!(e.industries.len(), 2);
         assert_eq!(e.employees.map(|x| x.0), Some(18200));
-    }
-
-    #[test]
-    fn time_values() {
-        let t = |s: &str, p: u64| wikidata_time(&json!({"time": s, "precision": p}));
-        assert_eq!(t("+2017-00-00T00:00:00Z", 9).as_deref(), Some("2017"));
-        assert_eq!(t("+2017-04-00T00:00:00Z", 10).as_deref(), Some("2017-04"));
-        assert_eq!(
-            t("+2017-04-14T00:00:00Z", 11).as_deref(),
-            Some("2017-04-14")
-        );
-        assert_eq!(t("-0500-00-00T00:00:00Z", 9), None);
-        assert_eq!(wikidata_time(&json!("garbage")), None);
-    }
-
-    #[test]
-    fn deprecated_statements_are_ignored() {
-        let e = json!({"id": "Q1", "claims": {"P856": [
-            {"rank": "deprecated", "mainsnak": {"snaktype": "value", "datavalue": {"value": "https://old.example"}}},
-            {"rank": "normal", "mainsnak": {"snaktype": "novalue"}},
-            {"rank": "normal", "mainsnak": {"snaktype": "value", "datavalue": {"value": "https://new.example"}}}
-        ]}});
-        assert_eq!(official_websites(&e), vec!["https://new.example"]);
     }
 }

@@ -4,6 +4,8 @@
 //! it, so a brief can say *why* we believe a site runs Algolia, and a displacement play can
 //! point at the exact script tag.
 
+use crate::clients::cite::attempted;
+use crate::clients::site::{same_site_path, site_url};
 use crate::dns::{self, DnsAnswer, DnsError, RecordType};
 use crate::fingerprints::{Detection, FingerprintDb, FingerprintError, Observation};
 use crate::ModulesError;
@@ -134,11 +136,44 @@ impl Module for TechStack {
             lookup(RecordType::Mx),
             lookup(RecordType::Txt)
         );
-        let page = page?;
+        // Without the homepage, DNS still tells the mail provider and verified services: report
+        // those (with the homepage's failure) unless DNS failed too.
+        let dns_answered = mx.result.is_ok() || txt.result.is_ok();
+        let (page, homepage_error) = match page {
+            Ok(p) => (Some(p), None),
+            // Only the site's own failure degrades; a budget cap, an open breaker or missing
+            // configuration stay the module's error.
+            Err(e)
+                if dns_answered
+                    && matches!(
+                        e,
+                        pforge_budget::GatewayError::Status { .. }
+                            | pforge_budget::GatewayError::Timeout { .. }
+                            | pforge_budget::GatewayError::Connect { .. }
+                            | pforge_budget::GatewayError::TooLarge { .. }
+                            | pforge_budget::GatewayError::Body { .. }
+                            | pforge_budget::GatewayError::Forbidden { .. }
+                            | pforge_budget::GatewayError::TooManyRedirects { .. }
+                    ) =>
+            {
+                (None, Some(e))
+            }
+            Err(e) => return Err(e.into()),
+        };
 
-        // Matching is synchronous: the parsed document never lives across an await.
-        let html = page.text();
-        let mut obs = Observation::from_page(&page.url, &page.headers, &html);
+        // Matching is synchronous: the parsed document never lives across an await. Script
+        // sources resolve against the page's public URL (not the fixture server's).
+        let mut obs = match &page {
+            Some(page) => {
+                let html = page.text();
+                let public = same_site_path(ctx, &page.url)
+                    .and_then(|p| site_url(domain, &p))
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|| page.url.clone());
+                Observation::from_page(&public, &page.headers, &html)
+            }
+            None => Observation::default(),
+        };
         for r in [&mx, &txt] {
             if let Ok(a) = &r.result {
                 obs.add_dns(r.rtype.as_str(), a.records.iter().cloned());
@@ -150,8 +185,18 @@ impl Module for TechStack {
         detections.sort_by_cached_key(|d| (d.name.to_lowercase(), d.name.clone()));
 
         let mut out = ModuleOutput::new();
-        let page_cite = Citation::from_response(&page, &[]);
+        let page_cite = match &page {
+            Some(p) => Citation::from_response(p, &[]),
+            None => attempted(ctx, &page_call),
+        };
         out.set("technologies", technologies_json(&detections), &page_cite);
+        if let Some(e) = &homepage_error {
+            out.set(
+                "homepage_error",
+                format!("homepage unavailable ({e}): technologies from DNS only"),
+                &page_cite,
+            );
+        }
         // DNS-derived detections are also cited by the lookup that produced them.
         for r in [&mx, &txt] {
             if let Ok(a) = &r.result {
@@ -511,9 +556,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn homepage_failure_is_the_gateway_error() {
+    async fn homepage_failure_keeps_the_dns_technologies() {
         let base = server().await;
-        let err = run(&module(), gateway(&base, true), "down-corp.com")
+        let out = run(&module(), gateway(&base, true), "down-corp.com")
+            .await
+            .expect("DNS answered: the module reports what it knows");
+        assert!(out.data["homepage_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("500")));
+        assert_eq!(out.data["email_provider"], "Google Workspace");
+        assert!(out.data["technologies"].to_string().contains("\"dns:MX\""));
+        assert!(out.check_cited().is_ok());
+    }
+
+    #[tokio::test]
+    async fn homepage_failure_without_dns_is_the_gateway_error() {
+        let base = server().await;
+        let err = run(&module(), gateway(&base, false), "down-corp.com")
             .await
             .unwrap_err();
         match err {

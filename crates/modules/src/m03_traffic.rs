@@ -4,7 +4,7 @@
 //! With neither source configured the module says so plainly (`status: "no source configured"`)
 //! instead of failing, so dependents degrade rather than the run erroring.
 
-use crate::m01_company_context::{attempted, cover};
+use crate::clients::cite::{attempted, cover};
 use crate::ModulesError;
 use async_trait::async_trait;
 use chrono::{Datelike, Months, NaiveDate, Utc};

@@ -2,61 +2,125 @@
 //! exchanges, tickers, fiscal year end), its latest filings and its latest annual revenue, net
 //! income and head count from XBRL company facts, each value with the filing it came from.
 //!
-//! A company that is not in SEC's ticker list is a normal answer (`sec_filer: false`), not an
-//! error. SEC's required User-Agent is provider config, not module code.
+//! Which filer is the company is decided by entity resolution with evidence
+//! ([`crate::resolution`]): a pin by the user, then the CIK (P5531) of the Wikidata item whose
+//! official website is the domain, then the company's own full name (input file, JSON-LD,
+//! `og:site_name`) equal to SEC's title; the filer's own website field naming the domain
+//! confirms. A match on the domain's label alone is only *possible*: nothing is attached and the
+//! output says so. A company that is not a filer is a normal answer (`sec_filer: false`).
+//! SEC's required User-Agent is provider config, not module code.
 
-use crate::m01_company_context::{attempted, cover};
+use crate::clients::cite::{attempted, cover};
+use crate::clients::sec::{self, all_filings, financials, parse_tickers, Submissions, TickerRow};
+use crate::clients::wikidata;
+use crate::resolution::{self, Confidence, EntityLink, LabelMatch};
+use crate::ModulesError;
 use async_trait::async_trait;
-use chrono::NaiveDate;
-use pforge_budget::{Call, Response};
 use pforge_core::{
-    Citation, ExpectedCall, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
+    Citation, Domain, EntityPin, ExpectedCall, Module, ModuleContext, ModuleError, ModuleOutput,
+    ModuleSpec, SetArray,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 const ID: &str = "m04_financials";
 const DEP: &str = "m01_company_context";
 /// How many recent filings are reported.
 const MAX_FILINGS: usize = 10;
+/// How many possible matches are offered.
+const MAX_POSSIBLE: usize = 3;
 /// Forms worth reporting (insider Form 4s and ownership schedules are noise here).
 const FORMS: &[&str] = &[
     "10-K", "10-K/A", "10-Q", "10-Q/A", "8-K", "8-K/A", "20-F", "40-F", "6-K", "S-1", "S-1/A",
     "S-4", "DEF 14A", "424B4",
 ];
-const REVENUE_CONCEPTS: &[&str] = &[
-    "Revenues",
-    "RevenueFromContractWithCustomerExcludingAssessedTax",
-    "RevenueFromContractWithCustomerIncludingAssessedTax",
-    "SalesRevenueNet",
-    "SalesRevenueGoodsNet",
-];
-const NET_INCOME_CONCEPTS: &[&str] = &["NetIncomeLoss", "ProfitLoss"];
+
+/// `[resolution]` in `pforge.toml`: the user's pins and rejections of outside entities.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolutionConfig {
+    /// `[[resolution.pins]]`: per domain, the SEC filer it is (`sec_cik = "320193"`) or
+    /// `sec_cik = "none"` (it files nothing: reject every name match).
+    #[serde(default)]
+    pub pins: Vec<PinConfig>,
+}
+
+/// One `[[resolution.pins]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinConfig {
+    pub domain: String,
+    pub sec_cik: Option<String>,
+}
+
+/// Parses a CIK cell or setting: digits (padded to ten) or `none`.
+fn parse_pin(v: &str) -> Option<EntityPin> {
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("none") {
+        Some(EntityPin::None)
+    } else if !v.is_empty() && v.len() <= 10 && v.chars().all(|c| c.is_ascii_digit()) {
+        Some(EntityPin::Is(format!("{v:0>10}")))
+    } else {
+        None
+    }
+}
 
 /// The financials module (`m04_financials`).
 pub struct Financials {
     spec: ModuleSpec,
+    pins: BTreeMap<Domain, EntityPin>,
 }
 
 impl Financials {
-    /// Builds the module; it needs no configuration.
+    /// Builds the module without pins.
     pub fn new() -> Self {
         Financials {
             spec: ModuleSpec {
                 id: ID.into(),
                 title: "Financials".into(),
                 dependencies: vec![DEP.into()],
-                providers: vec!["sec_files".into(), "sec_edgar".into()],
+                providers: vec![
+                    "sec_files".into(),
+                    "sec_edgar".into(),
+                    wikidata::PROVIDER.into(),
+                    wikidata::SPARQL_PROVIDER.into(),
+                ],
                 runs_degraded: true,
                 set_arrays: vec![
                     SetArray::keyed("/filings", "accession_number"),
                     SetArray::scalars("/tickers"),
                     SetArray::scalars("/exchanges"),
                     SetArray::scalars("/searched_names"),
+                    SetArray::keyed("/entity_links", "key"),
+                    SetArray::keyed("/possible_matches", "cik"),
                     SetArray::scalars("/notes"),
                 ],
             },
+            pins: BTreeMap::new(),
         }
+    }
+
+    /// Builds the module with the pins of `[resolution]`; a bad domain or CIK is a config error
+    /// naming the entry.
+    pub fn with_config(cfg: &ResolutionConfig) -> Result<Self, ModulesError> {
+        let mut m = Self::new();
+        for (i, p) in cfg.pins.iter().enumerate() {
+            let bad = |reason: String| ModulesError::Config {
+                section: format!("resolution.pins[{i}]"),
+                reason,
+            };
+            let d = Domain::parse(&p.domain).map_err(|e| bad(e.to_string()))?;
+            if let Some(c) = &p.sec_cik {
+                let pin = parse_pin(c).ok_or_else(|| {
+                    bad(format!(
+                        "sec_cik {c:?} is not a CIK: give the SEC's CIK digits or \"none\""
+                    ))
+                })?;
+                m.pins.insert(d, pin);
+            }
+        }
+        Ok(m)
     }
 }
 
@@ -66,327 +130,101 @@ impl Default for Financials {
     }
 }
 
-const SUFFIXES: &[&str] = &[
-    "inc",
-    "incorporated",
-    "corp",
-    "corporation",
-    "co",
-    "company",
-    "ltd",
-    "limited",
-    "llc",
-    "plc",
-    "lp",
-    "llp",
-    "sa",
-    "ag",
-    "nv",
-    "se",
-    "com",
-];
-
-/// Normalizes a company name for matching against SEC titles: case, punctuation, `&`, a leading
-/// "The" and trailing legal suffixes (`Inc`, `Corp`, `Ltd`, ...) are ignored, and spaces are
-/// dropped so that `NorthwindRetail` and `Northwind Retail` agree.
-pub fn normalize_company_name(name: &str) -> String {
-    let lowered = name.to_lowercase().replace('&', " and ");
-    let cleaned: String = lowered
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect();
-    let mut words: Vec<&str> = cleaned.split_whitespace().collect();
-    if words.len() > 1 && words[0] == "the" {
-        words.remove(0);
-    }
-    while words.len() > 1 && words.last().is_some_and(|w| SUFFIXES.contains(w)) {
-        words.pop();
-    }
-    words.concat()
-}
-
-/// The company name a bare domain suggests: `northwind-retail.com` -> `northwind retail`.
-fn name_from_domain(domain: &str) -> String {
-    domain
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .replace(['-', '_'], " ")
-}
-
-/// One row of `company_tickers.json`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-struct TickerRow {
-    cik_str: u64,
-    ticker: String,
-    title: String,
-}
-
-/// A company found in the ticker list, with every ticker listed for its CIK.
-#[derive(Debug, Clone, PartialEq)]
-struct TickerMatch {
+/// A filer chosen for the domain, with how.
+struct Chosen {
     cik: u64,
-    title: String,
+    title: Option<String>,
     tickers: Vec<String>,
-    matched_by: &'static str,
-    matched_name: String,
+    matched_by: String,
+    matched_name: Option<String>,
+    link: EntityLink,
+    cite: Citation,
 }
 
-/// Parses `company_tickers.json` (`{"0": {"cik_str": .., "ticker": .., "title": ..}, ...}`) in
-/// file order (the rows are keyed by position); rows that do not parse are skipped.
-fn parse_tickers(v: &Value) -> Option<Vec<TickerRow>> {
-    let obj = v.as_object()?;
-    let mut rows: Vec<(u64, TickerRow)> = obj
-        .iter()
-        .filter_map(|(k, row)| {
-            let pos = k.parse::<u64>().unwrap_or(u64::MAX);
-            serde_json::from_value::<TickerRow>(row.clone())
-                .ok()
-                .map(|r| (pos, r))
-        })
-        .collect();
-    rows.sort_by_key(|(pos, _)| *pos);
-    Some(rows.into_iter().map(|(_, r)| r).collect())
+fn tickers_of(rows: &[TickerRow], cik: u64) -> Vec<String> {
+    rows.iter()
+        .filter(|r| r.cik_str == cik)
+        .map(|r| r.ticker.clone())
+        .collect()
 }
 
-/// Finds the company: by its name first, then by the name its domain suggests.
-fn match_company(rows: &[TickerRow], names: &[(String, &'static str)]) -> Option<TickerMatch> {
-    for (name, how) in names {
-        let want = normalize_company_name(name);
-        if want.is_empty() {
-            continue;
-        }
-        if let Some(row) = rows
-            .iter()
-            .find(|r| normalize_company_name(&r.title) == want)
-        {
-            let tickers = rows
-                .iter()
-                .filter(|r| r.cik_str == row.cik_str)
-                .map(|r| r.ticker.clone())
-                .collect();
-            return Some(TickerMatch {
-                cik: row.cik_str,
-                title: row.title.clone(),
-                tickers,
-                matched_by: how,
-                matched_name: name.clone(),
-            });
-        }
-    }
-    None
+fn title_of(rows: &[TickerRow], cik: u64) -> Option<String> {
+    rows.iter()
+        .find(|r| r.cik_str == cik)
+        .map(|r| r.title.clone())
 }
 
-/// `filings.recent` of a submissions answer: parallel arrays.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct Recent {
-    accession_number: Vec<String>,
-    filing_date: Vec<String>,
-    report_date: Vec<String>,
-    form: Vec<String>,
-    primary_document: Vec<String>,
-    items: Vec<String>,
+fn cik_num(cik: &str) -> Option<u64> {
+    cik.trim().parse::<u64>().ok()
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Filings {
-    recent: Recent,
-}
-
-/// The parts of `data.sec.gov/submissions/CIK##########.json` M04 reports.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct Submissions {
-    name: Option<String>,
-    sic: Option<String>,
-    sic_description: Option<String>,
-    tickers: Vec<String>,
-    exchanges: Vec<Option<String>>,
-    fiscal_year_end: Option<String>,
-    state_of_incorporation: Option<String>,
-    category: Option<String>,
-    filings: Filings,
-}
-
-/// One filing as reported.
-#[derive(Debug, Clone, PartialEq)]
-struct Filing {
-    accession_number: String,
-    form: String,
-    filing_date: String,
-    report_date: Option<String>,
-    items: Vec<String>,
-    url: String,
-}
-
-/// URL of a filing's document (or its folder when the primary document is unknown).
-fn filing_url(cik: u64, accession: &str, primary_document: Option<&str>) -> String {
-    let folder = format!(
-        "https://www.sec.gov/Archives/edgar/data/{cik}/{}/",
-        accession.replace('-', "")
-    );
-    match primary_document.filter(|d| !d.is_empty()) {
-        Some(d) => format!("{folder}{d}"),
-        None => folder,
-    }
-}
-
-/// Every filing of `filings.recent`, newest first.
-fn all_filings(cik: u64, r: &Recent) -> Vec<Filing> {
-    let get = |v: &Vec<String>, i: usize| v.get(i).filter(|s| !s.is_empty()).cloned();
-    let mut out: Vec<Filing> = r
-        .accession_number
-        .iter()
-        .enumerate()
-        .filter_map(|(i, acc)| {
-            Some(Filing {
-                accession_number: acc.clone(),
-                form: get(&r.form, i)?,
-                filing_date: get(&r.filing_date, i).unwrap_or_default(),
-                report_date: get(&r.report_date, i),
-                items: get(&r.items, i)
-                    .map(|s| {
-                        s.split(',')
-                            .map(|x| x.trim().to_string())
-                            .filter(|x| !x.is_empty())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                url: filing_url(cik, acc, r.primary_document.get(i).map(String::as_str)),
+/// The Wikidata item tied to the domain (by its official website) and its CIK: from M01's
+/// output when M01 ran, else asked here through the same client (same URLs, so cached).
+async fn wikidata_cik(
+    ctx: &ModuleContext,
+    m01: Option<&Value>,
+    notes: &mut Vec<(String, Citation)>,
+) -> Option<(String, String, Vec<String>, Citation)> {
+    if let Some(wd) = m01
+        .and_then(|d| d.get("wikidata"))
+        .filter(|w| w.is_object())
+    {
+        let qid = wd.get("id").and_then(Value::as_str)?.to_string();
+        let cik = wd.get("cik").and_then(Value::as_str)?.to_string();
+        let mut ev: Vec<String> = wd
+            .pointer("/match/evidence")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
             })
-        })
-        .collect();
-    out.sort_by(|a, b| b.filing_date.cmp(&a.filing_date));
-    out
-}
-
-/// One XBRL fact (`facts.{taxonomy}.{concept}.units.{unit}[]`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-struct Fact {
-    start: Option<String>,
-    end: String,
-    val: f64,
-    accn: String,
-    fy: Option<i64>,
-    fp: Option<String>,
-    form: String,
-    filed: String,
-}
-
-fn is_annual_form(form: &str) -> bool {
-    ["10-K", "20-F", "40-F"].iter().any(|f| form.starts_with(f))
-}
-
-fn days(start: &str, end: &str) -> Option<i64> {
-    let s = NaiveDate::parse_from_str(start, "%Y-%m-%d").ok()?;
-    let e = NaiveDate::parse_from_str(end, "%Y-%m-%d").ok()?;
-    Some((e - s).num_days())
-}
-
-/// The latest full-year value of a concept as reported in an annual report: form 10-K (or
-/// 20-F/40-F), `fp` FY, and for durations a period of about a year (10-Ks also carry quarters
-/// and prior years). Latest period end wins, then latest filing.
-fn latest_annual(facts: &Value, taxonomy: &str, concept: &str) -> Option<(Fact, String)> {
-    let units = facts
-        .get(taxonomy)?
-        .get(concept)?
-        .get("units")?
-        .as_object()?;
-    let mut best: Option<(Fact, String)> = None;
-    for (unit, list) in units {
-        let Some(list) = list.as_array() else {
-            continue;
-        };
-        for f in list
-            .iter()
-            .filter_map(|x| serde_json::from_value::<Fact>(x.clone()).ok())
-        {
-            if !is_annual_form(&f.form) || f.fp.as_deref() != Some("FY") {
-                continue;
-            }
-            if let Some(start) = &f.start {
-                if !days(start, &f.end).is_some_and(|d| (330..=380).contains(&d)) {
-                    continue;
-                }
-            }
-            let better = match &best {
-                None => true,
-                Some((b, _)) => (&f.end, &f.filed) > (&b.end, &b.filed),
-            };
-            if better {
-                best = Some((f, unit.clone()));
-            }
+            .unwrap_or_default();
+        if ev.is_empty() {
+            ev.push(format!(
+                "{qid} lists {} as its official website (P856)",
+                ctx.domain
+            ));
         }
+        return Some((qid, cik, ev, Citation::derived(DEP, &[])));
     }
-    best
-}
-
-/// The latest annual value among several concepts that mean the same thing (companies switch
-/// tags over time, e.g. `Revenues` -> `RevenueFromContractWithCustomer...`).
-fn latest_of(facts: &Value, taxonomy: &str, concepts: &[&str]) -> Option<(Fact, String, String)> {
-    concepts
-        .iter()
-        .filter_map(|c| {
-            latest_annual(facts, taxonomy, c).map(|(f, u)| (f, u, format!("{taxonomy}:{c}")))
-        })
-        .fold(
-            None,
-            |best: Option<(Fact, String, String)>, cur| match best {
-                Some(b) if (&b.0.end, &b.0.filed) >= (&cur.0.end, &cur.0.filed) => Some(b),
-                _ => Some(cur),
-            },
-        )
-}
-
-fn fact_json(cik: u64, f: &Fact, unit: &str, concept: &str, filings: &[Filing]) -> Value {
-    let val = if f.val.fract() == 0.0 && f.val.abs() < 9.0e15 {
-        json!(f.val as i64)
-    } else {
-        json!(f.val)
+    if m01.is_some() {
+        // M01 ran and found no item on this domain: nothing more to ask.
+        return None;
+    }
+    let (resp, ids) = match wikidata::search_by_official_website(ctx, ID).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return None,
+        Err(e) => {
+            notes.push(e.note("search by official website"));
+            return None;
+        }
     };
-    let url = filings
-        .iter()
-        .find(|x| x.accession_number == f.accn)
-        .map(|x| x.url.clone())
-        .unwrap_or_else(|| filing_url(cik, &f.accn, None));
-    json!({
-        "value": val,
-        "unit": unit,
-        "concept": concept,
-        "period_start": f.start,
-        "period_end": f.end,
-        "fiscal_year": f.fy,
-        "form": f.form,
-        "filed": f.filed,
-        "accession_number": f.accn,
-        "filing_url": url,
-    })
-}
-
-/// The latest annual revenue, net income and head count from a companyfacts answer.
-fn financials(cik: u64, cf: &Value, filings: &[Filing]) -> Value {
-    let Some(facts) = cf.get("facts") else {
-        return Value::Null;
+    let sparql = Citation::from_response(&resp, &[]);
+    let (eresp, entities) = match wikidata::entities(ctx, ID, &ids).await {
+        Ok(Some(x)) => x,
+        Ok(None) => return None,
+        Err(e) => {
+            notes.push(e.note("entity lookup"));
+            return None;
+        }
     };
-    let revenue = latest_of(facts, "us-gaap", REVENUE_CONCEPTS);
-    let net_income = latest_of(facts, "us-gaap", NET_INCOME_CONCEPTS);
-    let employees = latest_of(facts, "dei", &["EntityNumberOfEmployees"]);
-    let anchor = revenue.as_ref().or(net_income.as_ref());
-    json!({
-        "fiscal_year": anchor.and_then(|(f, _, _)| f.fy),
-        "period_end": anchor.map(|(f, _, _)| f.end.clone()),
-        "revenue": revenue.as_ref().map(|(f, u, c)| fact_json(cik, f, u, c, filings)),
-        "net_income": net_income.as_ref().map(|(f, u, c)| fact_json(cik, f, u, c, filings)),
-        "employees": employees.as_ref().map(|(f, u, c)| fact_json(cik, f, u, c, filings)),
+    let _ = sparql;
+    entities.iter().find_map(|(qid, e)| {
+        let site = wikidata::official_websites(e)
+            .into_iter()
+            .find(|w| Domain::parse(w).is_ok_and(|d| d == ctx.domain))?;
+        let cik = wikidata::ciks(e).into_iter().next()?;
+        Some((
+            qid.clone(),
+            cik.clone(),
+            vec![
+                format!("{qid} lists {site} as its official website (P856)"),
+                format!("{qid} names SEC CIK {cik} (P5531)"),
+            ],
+            Citation::from_response(&eresp, &[]),
+        ))
     })
-}
-
-async fn fetch_json(ctx: &ModuleContext, call: &Call) -> Result<(Response, Value), ModuleError> {
-    let resp = ctx.gateway.fetch(call).await?;
-    let v: Value = resp.json()?;
-    Ok((resp, v))
 }
 
 #[async_trait]
@@ -407,74 +245,331 @@ impl Module for Financials {
 
     async fn run(&self, ctx: &ModuleContext) -> Result<ModuleOutput, ModuleError> {
         let mut out = ModuleOutput::new();
-        let mut notes: Vec<String> = Vec::new();
+        let mut notes: Vec<(String, Citation)> = Vec::new();
         let domain = ctx.domain.as_str();
+        let m01 = ctx.dependency(DEP).map(|o| o.data.clone());
+        if m01.is_none() {
+            let why = ctx
+                .failed_dependencies()
+                .find(|(id, _)| *id == DEP)
+                .map(|(_, w)| w.to_string())
+                .unwrap_or_else(|| "no output".into());
+            notes.push((
+                format!("company context unavailable ({why}): matched without the homepage"),
+                Citation::derived(DEP, &[]),
+            ));
+        }
 
-        // Names to look for: M01's company name, then the domain's.
-        let mut names: Vec<(String, &'static str)> = Vec::new();
-        let mut name_cite = None;
-        match ctx.dependency(DEP) {
-            Some(o) => {
-                if let Some(n) = o.data.get("name").and_then(Value::as_str) {
-                    names.push((n.to_string(), "company name"));
-                    name_cite = Some(Citation::derived(DEP, &[]));
-                }
-            }
-            None => {
-                let why = ctx
-                    .failed_dependencies()
-                    .find(|(id, _)| *id == DEP)
-                    .map(|(_, w)| w.to_string())
-                    .unwrap_or_else(|| "no output".into());
-                notes.push(format!(
-                    "company context unavailable ({why}): matched on the domain name only"
+        // The company's own full names: the input file's name column, the site's JSON-LD or
+        // og:site_name. A name taken from the page title is not the company's own full name.
+        let hints = ctx.hints();
+        let hint_cite = Citation {
+            source: hints.source.clone().unwrap_or_else(|| "input:file".into()),
+            provider: "input".into(),
+            fetched_at: chrono::Utc::now(),
+            covers: vec![],
+        };
+        let mut own_names: Vec<(String, String, Citation)> = Vec::new();
+        if let Some(n) = &hints.name {
+            own_names.push((
+                n.clone(),
+                "the input file's name column".into(),
+                hint_cite.clone(),
+            ));
+        }
+        let m01_name = m01
+            .as_ref()
+            .and_then(|d| Some((d.get("name")?.as_str()?, d.get("name_source")?.as_str()?)));
+        if let Some((n, src)) = m01_name {
+            if matches!(src, "json-ld" | "og:site_name") {
+                own_names.push((
+                    n.to_string(),
+                    format!("the homepage's {src}"),
+                    Citation::derived(DEP, &[]),
                 ));
             }
         }
-        names.push((name_from_domain(domain), "domain"));
 
-        let tcall = Call::get("sec_files", "/files/company_tickers.json")
-            .for_domain(domain)
-            .by_module(ID);
-        let (tresp, tv) = fetch_json(ctx, &tcall).await?;
+        let tcall = sec::tickers_call(ctx, ID);
+        let (tresp, tv) = sec::fetch_json(ctx, &tcall).await?;
         let tcite = Citation::from_response(&tresp, &[]);
         let rows = parse_tickers(&tv).ok_or_else(|| {
             ModuleError::parse(&tresp.url, "company_tickers.json is not an object of rows")
         })?;
-        let searched: Vec<String> = names.iter().map(|(n, _)| n.clone()).collect();
+        let mut searched: Vec<String> = own_names.iter().map(|(n, _, _)| n.clone()).collect();
+        if let Some((n, _)) = m01_name {
+            if !searched.iter().any(|s| s == n) {
+                searched.push(n.to_string());
+            }
+        }
+        searched.push(resolution::domain_label(domain));
         out.set("searched_names", searched, &tcite);
-        if let Some(c) = &name_cite {
-            cover(&mut out, c, "/searched_names");
+        if m01_name.is_some() {
+            cover(&mut out, &Citation::derived(DEP, &[]), "/searched_names");
+        }
+        if hints.name.is_some() {
+            cover(&mut out, &hint_cite, "/searched_names");
         }
 
-        let Some(m) = match_company(&rows, &names) else {
+        // 1. A pin by the user decides.
+        let pin = match &hints.sec_cik {
+            Some(p) => Some((p.clone(), hint_cite.clone())),
+            None => self
+                .pins
+                .get(&ctx.domain)
+                .map(|p| (p.clone(), Citation::config("resolution.pins", &[]))),
+        };
+        let mut chosen: Option<Chosen> = None;
+        match &pin {
+            Some((EntityPin::None, c)) => {
+                out.set("sec_filer", false, c);
+                out.set("entity_links", Vec::<Value>::new(), c);
+                notes.push((
+                    format!("pinned as not an SEC filer by {}", c.source),
+                    c.clone(),
+                ));
+                return finish(out, notes, &tcite);
+            }
+            Some((EntityPin::Is(cik), c)) => {
+                if let Some(n) = cik_num(cik) {
+                    chosen = Some(Chosen {
+                        cik: n,
+                        title: title_of(&rows, n),
+                        tickers: tickers_of(&rows, n),
+                        matched_by: "pin".into(),
+                        matched_name: None,
+                        link: EntityLink::new(
+                            "sec_filer",
+                            format!("{n:010}"),
+                            title_of(&rows, n),
+                            "pin",
+                            vec![format!("pinned to CIK {n:010} by {}", c.source)],
+                            Confidence::Confirmed,
+                        ),
+                        cite: c.clone(),
+                    });
+                }
+            }
+            None => {}
+        }
+
+        // 2. The CIK of the Wikidata item whose official website is the domain.
+        if chosen.is_none() {
+            if let Some((qid, cik, ev, c)) = wikidata_cik(ctx, m01.as_ref(), &mut notes).await {
+                if let Some(n) = cik_num(&cik) {
+                    chosen = Some(Chosen {
+                        cik: n,
+                        title: title_of(&rows, n),
+                        tickers: tickers_of(&rows, n),
+                        matched_by: "wikidata_cik".into(),
+                        matched_name: None,
+                        link: EntityLink::new(
+                            "sec_filer",
+                            format!("{n:010}"),
+                            title_of(&rows, n),
+                            "wikidata_cik",
+                            ev.into_iter()
+                                .chain([format!("CIK {n:010} taken from Wikidata item {qid}")])
+                                .collect(),
+                            Confidence::Confirmed,
+                        ),
+                        cite: c,
+                    });
+                }
+            }
+        }
+
+        // 3. The company's own full name equals SEC's title.
+        if chosen.is_none() {
+            chosen = own_names.iter().find_map(|(n, whence, c)| {
+                let row = rows.iter().find(|r| resolution::same_name(n, &r.title))?;
+                Some(Chosen {
+                    cik: row.cik_str,
+                    title: Some(row.title.clone()),
+                    tickers: tickers_of(&rows, row.cik_str),
+                    matched_by: "own_name".into(),
+                    matched_name: Some(n.clone()),
+                    link: EntityLink::new(
+                        "sec_filer",
+                        format!("{:010}", row.cik_str),
+                        Some(row.title.clone()),
+                        "own_name",
+                        vec![format!(
+                            "the company's name {n:?} ({whence}) equals SEC's title {:?} after normalization",
+                            row.title
+                        )],
+                        Confidence::Probable,
+                    ),
+                    cite: c.clone(),
+                })
+            });
+        }
+
+        // 4. Only the domain's label matches: possible matches, attached to nothing unless the
+        // filer's own website field names the domain.
+        let mut possible: Vec<EntityLink> = Vec::new();
+        if chosen.is_none() {
+            let mut seen = Vec::new();
+            for r in &rows {
+                if seen.contains(&r.cik_str) || seen.len() >= MAX_POSSIBLE {
+                    continue;
+                }
+                let Some(how) = resolution::label_match(domain, &r.title) else {
+                    continue;
+                };
+                seen.push(r.cik_str);
+                let why = match how {
+                    LabelMatch::Equal => "equals",
+                    LabelMatch::FirstWords => "is the first word of",
+                };
+                possible.push(EntityLink::new(
+                    "sec_filer",
+                    format!("{:010}", r.cik_str),
+                    Some(r.title.clone()),
+                    "domain_label",
+                    vec![format!(
+                        "the domain's label {:?} {why} SEC's title {:?}; nothing independent ties the filer to {domain}",
+                        resolution::domain_label(domain),
+                        r.title
+                    )],
+                    Confidence::Possible,
+                ));
+            }
+        }
+
+        // The filer's own website field confirms a probable or possible match.
+        let mut subs_cache: Option<(pforge_budget::Response, Submissions)> = None;
+        let first_possible = possible.first().and_then(|l| cik_num(&l.id));
+        let check = chosen.as_ref().map(|c| c.cik).or(first_possible);
+        if let Some(cik) = check {
+            let scall = sec::submissions_call(ctx, ID, cik);
+            match sec::fetch_json(ctx, &scall).await {
+                Ok((sresp, sv)) => match serde_json::from_value::<Submissions>(sv) {
+                    Ok(subs) => {
+                        let site = [subs.website.as_deref(), subs.investor_website.as_deref()]
+                            .into_iter()
+                            .flatten()
+                            .find(|w| resolution::url_on_domain(w, domain))
+                            .map(str::to_string);
+                        if let Some(site) = site {
+                            let ev = format!("the filer's own website field is {site:?}");
+                            match chosen.as_mut() {
+                                Some(c) => {
+                                    c.link.evidence.push(ev);
+                                    c.link.confidence = Confidence::Confirmed;
+                                    c.link.attached = true;
+                                }
+                                None => {
+                                    let mut l = possible.remove(0);
+                                    l.evidence.push(ev);
+                                    l.method = "sec_website".into();
+                                    l.confidence = Confidence::Confirmed;
+                                    l.attached = true;
+                                    chosen = Some(Chosen {
+                                        cik,
+                                        title: l.name.clone(),
+                                        tickers: tickers_of(&rows, cik),
+                                        matched_by: "sec_website".into(),
+                                        matched_name: None,
+                                        link: l,
+                                        cite: Citation::from_response(&sresp, &[]),
+                                    });
+                                }
+                            }
+                        }
+                        subs_cache = Some((sresp, subs));
+                    }
+                    Err(e) => {
+                        if chosen.is_some() {
+                            return Err(ModuleError::parse(
+                                &sresp.url,
+                                format!("submissions: {e}"),
+                            ));
+                        }
+                    }
+                },
+                Err(e) => {
+                    if chosen.is_some() {
+                        return Err(e);
+                    }
+                    notes.push((
+                        format!("could not read the possible filer's website field: {e}"),
+                        attempted(ctx, &scall),
+                    ));
+                }
+            }
+        }
+
+        let Some(m) = chosen else {
             out.set("sec_filer", false, &tcite);
-            notes.push(format!(
-                "not an SEC filer: no company in SEC's ticker list ({} rows) matches {}",
-                rows.len(),
-                names
-                    .iter()
-                    .map(|(n, _)| format!("{n:?}"))
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            ));
-            out.set("notes", notes, &tcite);
-            return Ok(out);
+            let links: Vec<Value> = possible.iter().map(EntityLink::to_json).collect();
+            out.set("entity_links", links, &tcite);
+            let offered: Vec<Value> = possible
+                .iter()
+                .map(|l| json!({"cik": l.id, "title": l.name, "tickers": tickers_of(&rows, cik_num(&l.id).unwrap_or(0))}))
+                .collect();
+            out.set("possible_matches", offered, &tcite);
+            if possible.is_empty() {
+                notes.push((
+                    format!(
+                        "not an SEC filer: no company in SEC's ticker list ({} rows) matches {}",
+                        rows.len(),
+                        out.data["searched_names"]
+                            .as_array()
+                            .map(|a| a
+                                .iter()
+                                .map(|x| x.to_string())
+                                .collect::<Vec<_>>()
+                                .join(" or "))
+                            .unwrap_or_default()
+                    ),
+                    tcite.clone(),
+                ));
+            }
+            for l in &possible {
+                notes.push((
+                    format!(
+                        "possible match: {} (CIK {}), not confirmed: only the domain's label matches; pin it (a `cik` column in the input file or [[resolution.pins]]) to attach it",
+                        l.name.as_deref().unwrap_or("?"),
+                        l.id
+                    ),
+                    tcite.clone(),
+                ));
+            }
+            return finish(out, notes, &tcite);
         };
 
         out.set("sec_filer", true, &tcite);
-        out.set("cik", format!("{:010}", m.cik), &tcite);
-        out.set("matched_by", m.matched_by, &tcite);
-        out.set("matched_name", m.matched_name.clone(), &tcite);
-        out.set("sec_title", m.title.clone(), &tcite);
+        cover(&mut out, &m.cite, "/sec_filer");
+        out.set("cik", format!("{:010}", m.cik), &m.cite);
+        out.set("matched_by", m.matched_by.clone(), &m.cite);
+        out.set("matched_name", m.matched_name.clone(), &m.cite);
+        out.set("confidence", m.link.confidence.as_str(), &m.cite);
+        out.set(
+            "match",
+            json!({"method": m.link.method, "evidence": m.link.evidence, "confidence": m.link.confidence}),
+            &m.cite,
+        );
+        out.set("entity_links", vec![m.link.to_json()], &m.cite);
+        out.set("possible_matches", Vec::<Value>::new(), &tcite);
 
-        let scall = Call::get("sec_edgar", format!("/submissions/CIK{:010}.json", m.cik))
-            .for_domain(domain)
-            .by_module(ID);
-        let (sresp, sv) = fetch_json(ctx, &scall).await?;
+        let (sresp, subs) = match subs_cache {
+            Some(x) => x,
+            None => {
+                let scall = sec::submissions_call(ctx, ID, m.cik);
+                let (sresp, sv) = sec::fetch_json(ctx, &scall).await?;
+                let subs: Submissions = serde_json::from_value(sv)
+                    .map_err(|e| ModuleError::parse(&sresp.url, format!("submissions: {e}")))?;
+                (sresp, subs)
+            }
+        };
         let scite = Citation::from_response(&sresp, &[]);
-        let subs: Submissions = serde_json::from_value(sv)
-            .map_err(|e| ModuleError::parse(&sresp.url, format!("submissions: {e}")))?;
+        for p in ["/sec_filer", "/match", "/entity_links", "/confidence"] {
+            cover(&mut out, &scite, p);
+        }
+        let title = m.title.clone().or_else(|| subs.name.clone());
+        out.set("sec_title", title.clone(), &tcite);
+        cover(&mut out, &scite, "/sec_title");
         let filings = all_filings(m.cik, &subs.filings.recent);
         let tickers = if subs.tickers.is_empty() {
             m.tickers.clone()
@@ -483,7 +578,7 @@ impl Module for Financials {
         };
         out.set(
             "name",
-            subs.name.clone().unwrap_or_else(|| m.title.clone()),
+            subs.name.clone().or(title).unwrap_or_default(),
             &scite,
         );
         out.set("tickers", tickers, &scite);
@@ -518,12 +613,7 @@ impl Module for Financials {
             .collect();
         out.set("filings", reported, &scite);
 
-        let fcall = Call::get(
-            "sec_edgar",
-            format!("/api/xbrl/companyfacts/CIK{:010}.json", m.cik),
-        )
-        .for_domain(domain)
-        .by_module(ID);
+        let fcall = sec::company_facts_call(ctx, ID, m.cik);
         match ctx.gateway.fetch(&fcall).await {
             Ok(fresp) => {
                 let fv: Value = fresp.json()?;
@@ -538,147 +628,69 @@ impl Module for Financials {
             }
             // No XBRL financial data (e.g. a recent registrant): say so, keep the rest.
             Err(e) if e.status() == Some(404) => {
-                notes.push("SEC has no XBRL company facts for this filer".into());
+                notes.push((
+                    "SEC has no XBRL company facts for this filer".into(),
+                    attempted(ctx, &fcall),
+                ));
                 out.set("financials", Value::Null, &attempted(ctx, &fcall));
             }
             Err(e) => return Err(e.into()),
         }
-        out.set("notes", notes, &scite);
-        Ok(out)
+        if m.link.confidence == Confidence::Probable {
+            notes.push((
+                format!(
+                    "probable match: {} (CIK {:010}), matched on the company's own name; pin it to confirm",
+                    m.title.as_deref().unwrap_or("?"),
+                    m.cik
+                ),
+                m.cite.clone(),
+            ));
+        }
+        finish(out, notes, &scite)
     }
+}
+
+/// Sets the notes (each note's source covers them) and returns the output.
+fn finish(
+    mut out: ModuleOutput,
+    notes: Vec<(String, Citation)>,
+    base: &Citation,
+) -> Result<ModuleOutput, ModuleError> {
+    let texts: Vec<String> = notes.iter().map(|(t, _)| t.clone()).collect();
+    out.set("notes", texts, base);
+    for (_, c) in &notes {
+        cover(&mut out, c, "/notes");
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fixture_json(rel: &str) -> Value {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fixtures")
-            .join(rel);
-        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        serde_json::from_str(&text).unwrap()
-    }
-
     #[test]
-    fn name_normalization() {
-        let n = normalize_company_name;
-        assert_eq!(n("NORTHWIND RETAIL CORP"), "northwindretail");
-        assert_eq!(n("Northwind Retail Corp."), "northwindretail");
-        assert_eq!(n("Globex Logistics, Inc."), "globexlogistics");
-        assert_eq!(n("globex logistics"), "globexlogistics");
-        assert_eq!(n("The Home Depot, Inc."), "homedepot");
-        assert_eq!(n("AT&T INC"), "atandt");
-        assert_eq!(n("AT and T"), "atandt");
-        assert_eq!(n("AMAZON COM INC"), "amazon");
-        assert_eq!(n("Acme Holdings Ltd"), "acmeholdings");
-        // A lone suffix-like word is the name itself, not stripped to nothing.
-        assert_eq!(n("Co"), "co");
-        assert_eq!(n("  "), "");
-        assert_ne!(n("TechStart Inc"), n("TechStar Technologies Corp"));
-    }
-
-    #[test]
-    fn domain_names() {
-        assert_eq!(name_from_domain("northwind-retail.com"), "northwind retail");
-        assert_eq!(name_from_domain("quantumleaf.ai"), "quantumleaf");
-    }
-
-    #[test]
-    fn ticker_matching_on_fixture() {
-        let rows = parse_tickers(&fixture_json("epoch1/sec_files/company_tickers.json")).unwrap();
-        assert_eq!(rows[0].ticker, "AAPL");
-        let m = match_company(&rows, &[("Northwind Retail Corp".into(), "company name")]).unwrap();
-        assert_eq!((m.cik, m.matched_by), (1999001, "company name"));
-        let m = match_company(
-            &rows,
-            &[
-                ("Something Else".into(), "company name"),
-                ("globex logistics".into(), "domain"),
-            ],
+    fn pins_parse_and_bad_ones_name_the_entry() {
+        assert_eq!(
+            parse_pin("320193"),
+            Some(EntityPin::Is("0000320193".into()))
+        );
+        assert_eq!(parse_pin(" NONE "), Some(EntityPin::None));
+        assert_eq!(parse_pin("12ab"), None);
+        let cfg: ResolutionConfig = toml::from_str(
+            "[[pins]]\ndomain = \"apple.com\"\nsec_cik = \"320193\"\n[[pins]]\ndomain = \"acme.co\"\nsec_cik = \"none\"\n",
         )
         .unwrap();
-        assert_eq!((m.cik, m.matched_by), (1999002, "domain"));
-        let m = match_company(&rows, &[("Alphabet".into(), "company name")]).unwrap();
-        assert_eq!(m.tickers, vec!["GOOGL", "GOOG"]);
-        assert!(match_company(
-            &rows,
-            &[
-                ("TechStart Inc".into(), "company name"),
-                ("techstart".into(), "domain")
-            ]
-        )
-        .is_none());
-        assert!(match_company(&rows, &[("Blue Harbor Health".into(), "company name")]).is_none());
-        assert!(parse_tickers(&json!([1, 2])).is_none());
-    }
-
-    #[test]
-    fn submissions_parsing() {
-        let s: Submissions = serde_json::from_value(fixture_json(
-            "epoch1/sec_edgar/submissions/CIK0001999001.json",
-        ))
-        .unwrap();
-        assert_eq!(s.sic.as_deref(), Some("5961"));
-        assert_eq!(s.exchanges, vec![Some("NYSE".to_string())]);
-        let f = all_filings(1999001, &s.filings.recent);
-        assert_eq!(f[0].accession_number, "0001999001-24-000031");
-        assert_eq!(f[0].items, vec!["5.02"]);
-        let k = f.iter().find(|x| x.form == "10-K").unwrap();
-        assert_eq!(k.accession_number, "0001999001-24-000008");
-        assert_eq!(
-            k.url,
-            "https://www.sec.gov/Archives/edgar/data/1999001/000199900124000008/nwrc-20231231.htm"
+        let m = Financials::with_config(&cfg).unwrap();
+        assert_eq!(m.pins.len(), 2);
+        let bad: ResolutionConfig =
+            toml::from_str("[[pins]]\ndomain = \"apple.com\"\nsec_cik = \"x1\"\n").unwrap();
+        let e = Financials::with_config(&bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("resolution.pins[0]") && e.contains("\"x1\""),
+            "{e}"
         );
-    }
-
-    #[test]
-    fn companyfacts_latest_annual_values() {
-        let cf = fixture_json("epoch1/sec_edgar/companyfacts/CIK0001999001.json");
-        let fin = financials(1999001, &cf, &[]);
-        assert_eq!(fin["fiscal_year"], 2023);
-        assert_eq!(fin["revenue"]["value"], 4_210_000_000i64);
-        assert_eq!(fin["revenue"]["accession_number"], "0001999001-24-000008");
-        assert_eq!(fin["revenue"]["concept"], "us-gaap:Revenues");
-        assert_eq!(fin["net_income"]["value"], 212_400_000i64);
-        assert_eq!(fin["employees"]["value"], 18_200);
-        let cf = fixture_json("epoch2/sec_edgar/companyfacts/CIK0001999001.json");
-        let fin = financials(1999001, &cf, &[]);
-        assert_eq!(fin["fiscal_year"], 2024);
-        assert_eq!(fin["revenue"]["value"], 4_630_000_000i64);
-        assert_eq!(fin["revenue"]["accession_number"], "0001999001-25-000006");
-        assert_eq!(fin["employees"]["value"], 19_450);
-    }
-
-    #[test]
-    fn companyfacts_tag_switch_and_missing_employees() {
-        let cf = fixture_json("epoch1/sec_edgar/companyfacts/CIK0001999002.json");
-        let fin = financials(1999002, &cf, &[]);
-        // The old `Revenues` tag stops in 2017; the ASC 606 tag carries the latest year.
-        assert_eq!(
-            fin["revenue"]["concept"],
-            "us-gaap:RevenueFromContractWithCustomerExcludingAssessedTax"
-        );
-        assert_eq!(fin["revenue"]["value"], 2_870_000_000i64);
-        assert_eq!(fin["employees"], Value::Null);
-        let cf = fixture_json("epoch2/sec_edgar/companyfacts/CIK0001999002.json");
-        assert_eq!(
-            financials(1999002, &cf, &[])["revenue"]["value"],
-            2_540_000_000i64
-        );
-        assert_eq!(financials(1, &json!({}), &[]), Value::Null);
-    }
-
-    #[test]
-    fn quarterly_and_prior_year_facts_are_not_the_latest_annual() {
-        let facts = json!({"us-gaap": {"Revenues": {"units": {"USD": [
-            {"start": "2024-01-01", "end": "2024-12-31", "val": 100.0, "accn": "a", "fy": 2024, "fp": "FY", "form": "10-K", "filed": "2025-02-01"},
-            {"start": "2024-10-01", "end": "2024-12-31", "val": 30.0, "accn": "a", "fy": 2024, "fp": "FY", "form": "10-K", "filed": "2025-02-01"},
-            {"start": "2025-01-01", "end": "2025-03-31", "val": 40.0, "accn": "b", "fy": 2025, "fp": "Q1", "form": "10-Q", "filed": "2025-05-01"},
-            {"start": "2023-01-01", "end": "2023-12-31", "val": 90.0, "accn": "a", "fy": 2024, "fp": "FY", "form": "10-K", "filed": "2025-02-01"},
-            {"start": "2024-01-01", "end": "2024-12-31", "val": 101.0, "accn": "c", "fy": 2024, "fp": "FY", "form": "10-K/A", "filed": "2025-04-01"}
-        ]}}}});
-        let (f, unit) = latest_annual(&facts, "us-gaap", "Revenues").unwrap();
-        assert_eq!((f.val, f.accn.as_str(), unit.as_str()), (101.0, "c", "USD"));
     }
 }

@@ -8,10 +8,10 @@
 //! that supplied peers last time fails now, those peers are kept with a note, so that an
 //! outage never reads as competitors disappearing.
 
-use crate::m01_company_context::{cover, official_websites};
-use crate::m04_financials::normalize_company_name;
+use crate::clients::cite::cover;
+use crate::clients::wikidata::{self, official_websites};
 use crate::m07_strategic_triggers::{set_cited_set, with_tagged_sources};
-use crate::m08_investors::parse_labels;
+use crate::resolution::normalize_company_name;
 use async_trait::async_trait;
 use pforge_budget::{Call, GatewayError};
 use pforge_core::{
@@ -218,24 +218,6 @@ fn ticker_index(v: &Value) -> Option<BTreeMap<u64, Vec<String>>> {
     Some(m)
 }
 
-/// Item ids of a `list=search` answer (`haswbstatement:` searches), in rank order.
-fn parse_wd_search(v: &Value) -> Result<Vec<String>, String> {
-    if let Some(e) = v.get("error") {
-        return Err(format!("Wikidata search answered an error: {e}"));
-    }
-    let hits = v
-        .get("query")
-        .and_then(|q| q.get("search"))
-        .and_then(Value::as_array)
-        .ok_or("Wikidata search answer has no query.search list")?;
-    Ok(hits
-        .iter()
-        .filter_map(|h| h.get("title")?.as_str())
-        .filter(|t| t.starts_with('Q'))
-        .map(str::to_string)
-        .collect())
-}
-
 /// Domains and scores of a SimilarWeb similar-sites answer.
 fn parse_similar_sites(v: &Value) -> Result<Vec<(String, Option<f64>)>, String> {
     let list = v
@@ -339,20 +321,6 @@ async fn sec_peers(ctx: &ModuleContext, m04: Option<&Value>) -> SourceResult {
     SourceResult::Peers(peers, vec![c1, c2])
 }
 
-async fn fetch_wd(
-    ctx: &ModuleContext,
-    call: Call,
-) -> Result<(Value, Citation), (String, Citation)> {
-    let resp = ctx
-        .gateway
-        .fetch(&call)
-        .await
-        .map_err(|e| (e.to_string(), Citation::config("providers.wikidata", &[])))?;
-    let c = Citation::from_response(&resp, &[]);
-    let v: Value = resp.json().map_err(|e| (e.to_string(), c.clone()))?;
-    Ok((v, c))
-}
-
 async fn wikidata_peers(ctx: &ModuleContext, m01: Option<&Value>) -> SourceResult {
     let dep = Citation::derived(M01, &[]);
     let Some(wd) = m01
@@ -389,59 +357,44 @@ async fn wikidata_peers(ctx: &ModuleContext, m01: Option<&Value>) -> SourceResul
     if industries.is_empty() {
         return SourceResult::Skipped("the Wikidata entity lists no industry (P452)".into(), dep);
     }
-    let base = || {
-        Call::get("wikidata", "/w/api.php")
-            .for_domain(ctx.domain.as_str())
-            .by_module(ID)
-    };
     let mut cites = Vec::new();
     let mut ids: Vec<String> = Vec::new();
     for ind in &industries {
-        let call = base()
-            .query("action", "query")
-            .query("list", "search")
-            .query("srsearch", format!("haswbstatement:P452={ind}"))
-            .query("srlimit", "20")
-            .query("format", "json");
-        let (v, c) = match fetch_wd(ctx, call).await {
-            Ok(x) => x,
-            Err((e, c)) => {
-                return SourceResult::Failed(format!("Wikidata industry search failed: {e}"), c)
+        match wikidata::search_statement(ctx, ID, "P452", ind).await {
+            Ok((resp, found)) => {
+                ids.extend(found.into_iter().filter(|q| *q != own));
+                cites.push(Citation::from_response(&resp, &[]));
             }
-        };
-        match parse_wd_search(&v) {
-            Ok(found) => ids.extend(found.into_iter().filter(|q| *q != own)),
-            Err(e) => return SourceResult::Failed(e, c),
+            Err(e) => {
+                let (msg, c) = e.note("industry search");
+                return SourceResult::Failed(msg, c);
+            }
         }
-        cites.push(c);
     }
-    ids.sort_by_key(|q| q[1..].parse::<u64>().unwrap_or(u64::MAX));
-    ids.dedup();
+    let mut ids = wikidata::canonical_ids(&ids);
     ids.truncate(MAX_PER_SOURCE);
     if ids.is_empty() {
         return SourceResult::Peers(Vec::new(), cites);
     }
-    let call = base()
-        .query("action", "wbgetentities")
-        .query("ids", ids.join("|"))
-        .query("props", "labels|claims")
-        .query("languages", "en")
-        .query("format", "json");
-    let (v, c) = match fetch_wd(ctx, call).await {
-        Ok(x) => x,
-        Err((e, c)) => return SourceResult::Failed(format!("Wikidata peer lookup failed: {e}"), c),
+    let (resp, entities) = match wikidata::entities(ctx, ID, &ids).await {
+        Ok(Some(x)) => x,
+        Ok(None) => return SourceResult::Peers(Vec::new(), cites),
+        Err(e) => {
+            let (msg, c) = e.note("peer lookup");
+            return SourceResult::Failed(msg, c);
+        }
     };
-    let labels = parse_labels(&v, &ids);
+    let c = Citation::from_response(&resp, &[]);
     let peers = ids
         .iter()
         .filter_map(|id| {
-            let e = v.get("entities")?.get(id)?;
+            let e = entities.get(id)?;
             let domain = official_websites(e).iter().find_map(|w| registrable(w));
             if domain.as_deref() == Some(ctx.domain.as_str()) {
                 return None;
             }
             Some(Peer {
-                name: labels.get(id).cloned(),
+                name: wikidata::en_text(e, "labels"),
                 domain,
                 wikidata_id: Some(id.clone()),
                 ..Default::default()
@@ -711,9 +664,9 @@ mod tests {
     #[test]
     fn wikidata_search_and_similar_sites() {
         let v = fixture_json("epoch1/wikidata/haswbstatement-P452-Q638608.json");
-        assert_eq!(parse_wd_search(&v).unwrap()[2], "Q130000021");
-        assert!(parse_wd_search(&json!({"error": {"code": "x"}})).is_err());
-        assert!(parse_wd_search(&json!({"batchcomplete": ""})).is_err());
+        assert_eq!(wikidata::parse_query_search(&v).unwrap()[2], "Q130000021");
+        assert!(wikidata::parse_query_search(&json!({"error": {"code": "x"}})).is_err());
+        assert!(wikidata::parse_query_search(&json!({"batchcomplete": ""})).is_err());
         let v = fixture_json("epoch1/similarweb/techstart.io-similar-sites.json");
         let s = parse_similar_sites(&v).unwrap();
         assert_eq!(s[0], ("launchpadlabs.dev".to_string(), Some(0.81)));

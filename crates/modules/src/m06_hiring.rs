@@ -8,7 +8,9 @@
 //! whose API fails is the module's error, so that a provider outage never looks like "every job
 //! was closed".
 
-use crate::m01_company_context::attempted;
+use crate::clients::cite::attempted;
+use crate::clients::site::{fetch_site_page, link_path, page_links, site_url, PageLink};
+use crate::resolution::{normalize_company_name, same_name, Confidence, EntityLink};
 use crate::ModulesError;
 use async_trait::async_trait;
 use pforge_budget::{Call, GatewayError, Response};
@@ -16,7 +18,6 @@ use pforge_core::{
     Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
 use regex::Regex;
-use scraper::{Html, Selector};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,6 +89,8 @@ impl Hiring {
                     SetArray::keyed("/signal_jobs", "id"),
                     SetArray::scalars("/signal_jobs/*/keywords"),
                     SetArray::scalars("/growth/new_signal_jobs"),
+                    SetArray::scalars("/jobs/*/other_locations"),
+                    SetArray::keyed("/entity_links", "key"),
                     SetArray::scalars("/notes"),
                 ],
             },
@@ -125,105 +128,6 @@ fn signal_keywords(re: Option<&Regex>, title: &str) -> Vec<String> {
         .map(|m| m.as_str().to_lowercase())
         .collect();
     set.into_iter().collect()
-}
-
-// ------------------------------------------------------------------ site links (shared)
-
-/// A link found on a page: absolute URL (resolved against the site's public URL) and its text.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct PageLink {
-    pub url: Url,
-    pub text: String,
-}
-
-/// Every `a[href]`, `script[src]` and `iframe[src]` of a page, resolved against `base` (the
-/// site's public URL for that page, never the fixture server's). Unparseable hrefs are skipped.
-pub(crate) fn page_links(html: &str, base: &Url) -> Vec<PageLink> {
-    let doc = Html::parse_document(html);
-    let mut out = Vec::new();
-    for (css, attr) in [
-        ("a[href]", "href"),
-        ("script[src]", "src"),
-        ("iframe[src]", "src"),
-    ] {
-        let Ok(sel) = Selector::parse(css) else {
-            continue;
-        };
-        for el in doc.select(&sel) {
-            let Some(raw) = el.value().attr(attr) else {
-                continue;
-            };
-            let raw = raw.trim();
-            if raw.is_empty() || raw.starts_with('#') || raw.starts_with("mailto:") {
-                continue;
-            }
-            if let Ok(url) = base.join(raw) {
-                let text = el.text().collect::<Vec<_>>().join(" ");
-                out.push(PageLink {
-                    url,
-                    text: text.split_whitespace().collect::<Vec<_>>().join(" "),
-                });
-            }
-        }
-    }
-    out
-}
-
-/// The public URL of `path` on the domain's site (`https://{domain}{path}`).
-pub(crate) fn site_url(domain: &str, path: &str) -> Option<Url> {
-    Url::parse(&format!("https://{domain}/"))
-        .ok()?
-        .join(path)
-        .ok()
-}
-
-/// The homepage-provider path (`/careers?x=1`) of a URL on the company's own site (the domain
-/// or `www.` + domain, or under the homepage provider's configured base URL), if it is one.
-pub(crate) fn same_site_path(ctx: &ModuleContext, url: &str) -> Option<String> {
-    let domain = ctx.domain.as_str();
-    if let Ok(base) = ctx
-        .gateway
-        .url_for(&Call::get("homepage", "").for_domain(domain))
-    {
-        let b = base.as_str().trim_end_matches('/');
-        if let Some(rest) = url.strip_prefix(b) {
-            if rest.starts_with('/') {
-                return Some(rest.to_string());
-            }
-        }
-    }
-    let u = Url::parse(url).ok()?;
-    let host = u.host_str()?.to_ascii_lowercase();
-    if host != domain && host.strip_prefix("www.") != Some(domain) {
-        return None;
-    }
-    let mut p = u.path().to_string();
-    if let Some(q) = u.query() {
-        p.push('?');
-        p.push_str(q);
-    }
-    Some(p)
-}
-
-/// Same-site path of a link, or None for links to other sites.
-fn link_path(domain: &str, link: &Url) -> Option<String> {
-    let host = link.host_str()?.to_ascii_lowercase();
-    if host != domain && host.strip_prefix("www.") != Some(domain) {
-        return None;
-    }
-    Some(link.path().to_string())
-}
-
-/// A page fetched from the company's own site through the homepage provider.
-pub(crate) async fn fetch_site_page(
-    ctx: &ModuleContext,
-    module: &str,
-    path: &str,
-) -> Result<Response, (GatewayError, Call)> {
-    let call = Call::get("homepage", path)
-        .for_domain(ctx.domain.as_str())
-        .by_module(module);
-    ctx.gateway.fetch(&call).await.map_err(|e| (e, call))
 }
 
 // ------------------------------------------------------------------ job boards
@@ -341,6 +245,17 @@ pub(crate) struct Job {
     pub department: Option<String>,
     pub location: Option<String>,
     pub url: Option<String>,
+    /// Further locations (Ashby `secondaryLocations`, Lever `allLocations`, Greenhouse offices).
+    pub other_locations: Vec<String>,
+    /// Lever `team` / Ashby `team` when it differs from the department.
+    pub team: Option<String>,
+    /// Lever `commitment` / Ashby `employmentType`.
+    pub commitment: Option<String>,
+    /// Whether the board's answer carried departments for this job at all (Greenhouse sends
+    /// them only with `content=true`).
+    pub departments_known: bool,
+    /// The company name the board gives (Greenhouse `company_name`).
+    pub company_name: Option<String>,
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -367,6 +282,12 @@ pub(crate) fn parse_greenhouse(v: &Value) -> Result<Vec<Job>, String> {
     Ok(jobs
         .iter()
         .filter_map(|j| {
+            let location = text(j.get("location").and_then(|l| l.get("name")));
+            let offices: Vec<String> = j
+                .get("offices")
+                .and_then(Value::as_array)
+                .map(|o| o.iter().filter_map(|x| text(x.get("name"))).collect())
+                .unwrap_or_default();
             Some(Job {
                 id: format!("greenhouse:{}", id_text(j.get("id"))?),
                 title: text(j.get("title"))?,
@@ -374,8 +295,16 @@ pub(crate) fn parse_greenhouse(v: &Value) -> Result<Vec<Job>, String> {
                     .get("departments")
                     .and_then(Value::as_array)
                     .and_then(|d| d.iter().find_map(|x| text(x.get("name")))),
-                location: text(j.get("location").and_then(|l| l.get("name"))),
+                other_locations: offices
+                    .into_iter()
+                    .filter(|o| Some(o) != location.as_ref())
+                    .collect(),
+                location,
                 url: text(j.get("absolute_url")),
+                team: None,
+                commitment: None,
+                departments_known: j.get("departments").is_some_and(Value::is_array),
+                company_name: text(j.get("company_name")),
             })
         })
         .collect())
@@ -393,13 +322,28 @@ pub(crate) fn parse_lever(v: &Value) -> Result<Vec<Job>, String> {
         .iter()
         .filter_map(|j| {
             let cat = j.get("categories");
+            let location = text(cat.and_then(|c| c.get("location")));
+            let department = text(cat.and_then(|c| c.get("department")));
+            let team = text(cat.and_then(|c| c.get("team")));
+            let all: Vec<String> = cat
+                .and_then(|c| c.get("allLocations"))
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|x| text(Some(x))).collect())
+                .unwrap_or_default();
             Some(Job {
                 id: format!("lever:{}", id_text(j.get("id"))?),
                 title: text(j.get("text"))?,
-                department: text(cat.and_then(|c| c.get("department")))
-                    .or_else(|| text(cat.and_then(|c| c.get("team")))),
-                location: text(cat.and_then(|c| c.get("location"))),
+                department: department.clone().or_else(|| team.clone()),
+                other_locations: all
+                    .into_iter()
+                    .filter(|l| Some(l) != location.as_ref())
+                    .collect(),
+                location,
                 url: text(j.get("hostedUrl")),
+                team: team.filter(|t| Some(t) != department.as_ref()),
+                commitment: text(cat.and_then(|c| c.get("commitment"))),
+                departments_known: true,
+                company_name: None,
             })
         })
         .collect())
@@ -415,12 +359,28 @@ pub(crate) fn parse_ashby(v: &Value) -> Result<Vec<Job>, String> {
         .iter()
         .filter(|j| j.get("isListed").and_then(Value::as_bool) != Some(false))
         .filter_map(|j| {
+            let location = text(j.get("location"));
+            let department = text(j.get("department"));
+            let team = text(j.get("team"));
+            let secondary: Vec<String> = j
+                .get("secondaryLocations")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|x| text(x.get("location"))).collect())
+                .unwrap_or_default();
             Some(Job {
                 id: format!("ashby:{}", id_text(j.get("id"))?),
                 title: text(j.get("title"))?,
-                department: text(j.get("department")).or_else(|| text(j.get("team"))),
-                location: text(j.get("location")),
+                department: department.clone().or_else(|| team.clone()),
+                other_locations: secondary
+                    .into_iter()
+                    .filter(|l| Some(l) != location.as_ref())
+                    .collect(),
+                location,
                 url: text(j.get("jobUrl")),
+                team: team.filter(|t| Some(t) != department.as_ref()),
+                commitment: text(j.get("employmentType")),
+                departments_known: true,
+                company_name: None,
             })
         })
         .collect())
@@ -471,6 +431,18 @@ async fn fetch_board(
 
 /// Board tokens a domain suggests: `blueharbor-health.com` -> `blueharbor-health`,
 /// `blueharborhealth`.
+/// The citation of the board answer (or the page that named the board).
+fn data_cite_of(
+    answer: &Option<(Response, Vec<Job>)>,
+    found: &Option<(Board, String, Citation)>,
+) -> Citation {
+    match (answer, found) {
+        (Some((resp, _)), _) => Citation::from_response(resp, &[]),
+        (None, Some((_, _, c))) => c.clone(),
+        (None, None) => Citation::config("providers.greenhouse", &[]),
+    }
+}
+
 fn guessed_tokens(domain: &str) -> Vec<String> {
     let label = domain.split('.').next().unwrap_or_default().to_lowercase();
     let mut v = vec![label.clone()];
@@ -677,16 +649,91 @@ impl Module for Hiring {
         }
 
         let mut out = ModuleOutput::new();
-        let jobs: Vec<Job> = board_answer
+        let mut jobs: Vec<Job> = board_answer
             .as_ref()
             .map(|(_, j)| j.clone())
             .unwrap_or_default();
+        // How sure the board is the company's: linked from its own site, or (guessed from the
+        // domain) named like the company by the user's input or by the board itself.
+        let link = found.as_ref().map(|(b, via, c)| {
+            let id = format!("{}:{}", b.ats.provider(), b.token);
+            let token = normalize_company_name(&b.token);
+            if via != "guessed from the domain" {
+                let l = EntityLink::new(
+                    "job_board",
+                    id,
+                    Some(b.token.clone()),
+                    "linked_from_site",
+                    vec![format!("the company's own site links the board ({via}, {})", c.source)],
+                    Confidence::Confirmed,
+                );
+                return l;
+            }
+            let board_name = jobs.iter().find_map(|j| j.company_name.clone());
+            let own = ctx.hints().name.clone();
+            let named = own
+                .iter()
+                .find(|n| {
+                    normalize_company_name(n) == token
+                        || board_name.as_deref().is_some_and(|bn| same_name(n, bn))
+                })
+                .cloned();
+            match named {
+                Some(n) => EntityLink::new(
+                    "job_board",
+                    id,
+                    Some(b.token.clone()),
+                    "board_token_and_name",
+                    vec![
+                        format!("a board named {:?} exists (guessed from the domain)", b.token),
+                        format!("the name {n:?} matches the board"),
+                    ],
+                    Confidence::Probable,
+                ),
+                None => EntityLink::new(
+                    "job_board",
+                    id,
+                    Some(b.token.clone()),
+                    "board_token_from_domain",
+                    vec![format!(
+                        "a board named {:?} exists, guessed from the domain's label; nothing names the company",
+                        b.token
+                    )],
+                    Confidence::Possible,
+                ),
+            }
+        });
+        if let Some(l) = link.as_ref().filter(|l| !l.attached) {
+            if !jobs.is_empty() {
+                notes.push((
+                    format!(
+                        "possible job board: {} ({} jobs), not confirmed: only the domain's label matches; its jobs are not attached",
+                        l.id,
+                        jobs.len()
+                    ),
+                    data_cite_of(&board_answer, &found),
+                ));
+            }
+            jobs.clear();
+        }
+        let departments_known = jobs.is_empty() || jobs.iter().any(|j| j.departments_known);
+        if !departments_known {
+            notes.push((
+                "departments unavailable: the Greenhouse board answered without departments or offices (asked with content=true)".into(),
+                data_cite_of(&board_answer, &found),
+            ));
+        }
         let data_cite = match (&board_answer, &found, notes.last()) {
             (Some((resp, _)), _, _) => Citation::from_response(resp, &[]),
             (None, Some((_, _, c)), _) => c.clone(),
             (None, None, Some((_, c))) => c.clone(),
             (None, None, None) => Citation::config("providers.greenhouse", &[]),
         };
+        out.set(
+            "entity_links",
+            link.iter().map(EntityLink::to_json).collect::<Vec<_>>(),
+            &data_cite,
+        );
         match &found {
             Some((b, via, c)) => {
                 out.set(
@@ -694,7 +741,7 @@ impl Module for Hiring {
                     json!({"provider": b.ats.provider(), "token": b.token, "url": b.public_url(), "found_via": via}),
                     c,
                 );
-                crate::m01_company_context::cover(&mut out, &data_cite, "/board");
+                crate::clients::cite::cover(&mut out, &data_cite, "/board");
             }
             None => {
                 out.set("board", Value::Null, &data_cite);
@@ -710,6 +757,9 @@ impl Module for Hiring {
                     "title": j.title,
                     "department": j.department,
                     "location": j.location,
+                    "other_locations": j.other_locations,
+                    "team": j.team,
+                    "commitment": j.commitment,
                     "url": j.url,
                     "signal": !kws.is_empty(),
                 })
@@ -725,23 +775,32 @@ impl Module for Hiring {
         out.set("open_jobs", jobs.len(), &data_cite);
         out.set(
             "departments",
-            json!(counts(jobs.iter().map(|j| &j.department))),
+            if departments_known {
+                json!(counts(jobs.iter().map(|j| &j.department)))
+            } else {
+                Value::Null
+            },
             &data_cite,
         );
-        out.set(
-            "locations",
-            json!(counts(jobs.iter().map(|j| &j.location))),
-            &data_cite,
-        );
+        out.set("departments_available", departments_known, &data_cite);
+        // Every location a job lists counts (Ashby secondary locations, Lever allLocations).
+        let all_locations: Vec<Option<String>> = jobs
+            .iter()
+            .flat_map(|j| {
+                std::iter::once(j.location.clone())
+                    .chain(j.other_locations.iter().cloned().map(Some))
+            })
+            .collect();
+        out.set("locations", json!(counts(all_locations.iter())), &data_cite);
         out.set("signal_jobs", signal_jobs, &data_cite);
         let g = growth(ctx.previous(), &job_values, self.surge_pct);
         out.set("jobs", job_values, &data_cite);
         out.set("growth", g, &Citation::derived(ID, &[]));
-        crate::m01_company_context::cover(&mut out, &data_cite, "/growth");
+        crate::clients::cite::cover(&mut out, &data_cite, "/growth");
         let texts: Vec<String> = notes.iter().map(|(t, _)| t.clone()).collect();
         out.set("notes", texts, &data_cite);
         for (_, c) in &notes {
-            crate::m01_company_context::cover(&mut out, c, "/notes");
+            crate::clients::cite::cover(&mut out, c, "/notes");
         }
         Ok(out)
     }

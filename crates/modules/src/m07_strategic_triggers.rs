@@ -6,8 +6,8 @@
 //! No single source is primary: a missing dependency or an unreadable feed gives a note and
 //! the triggers the other sources support.
 
-use crate::m01_company_context::{attempted, cover};
-use crate::m06_hiring::{fetch_site_page, same_site_path};
+use crate::clients::cite::{attempted, cover};
+use crate::clients::site::{fetch_site_page, same_site_path};
 use async_trait::async_trait;
 use pforge_core::{
     Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,

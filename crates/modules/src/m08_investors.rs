@@ -7,10 +7,11 @@
 //! unknown funding, notes). A source that is asked and fails is the module's error: a partial
 //! answer would look like investors leaving.
 
-use crate::m01_company_context::{cover, wikidata_time};
+use crate::clients::cite::cover;
+use crate::clients::wikidata::{self, claim_items, m01_wikidata_id, WdError};
 use crate::m07_strategic_triggers::{set_cited_set, with_tagged_sources};
 use async_trait::async_trait;
-use pforge_budget::{Call, GatewayError, Response};
+use pforge_budget::Call;
 use pforge_core::{
     Citation, Domain, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
 };
@@ -55,156 +56,6 @@ impl Default for Investors {
     fn default() -> Self {
         Self::new()
     }
-}
-
-// ------------------------------------------------------------------ Wikidata (shared with M09)
-
-/// An item-valued statement: the item, its start/end qualifiers (P580/P582) and whether it has
-/// preferred rank.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ClaimItem {
-    pub id: String,
-    pub start: Option<String>,
-    pub end: Option<String>,
-    pub preferred: bool,
-}
-
-fn snak_value(snak: &Value) -> Option<&Value> {
-    if snak.get("snaktype").and_then(Value::as_str) != Some("value") {
-        return None;
-    }
-    snak.get("datavalue")?.get("value")
-}
-
-fn qualifier_time(stmt: &Value, prop: &str) -> Option<String> {
-    stmt.get("qualifiers")?
-        .get(prop)?
-        .as_array()?
-        .iter()
-        .find_map(|s| wikidata_time(snak_value(s)?))
-}
-
-/// Item values of `prop` on an entity, deprecated statements dropped, in statement order.
-pub(crate) fn claim_items(entity: &Value, prop: &str) -> Vec<ClaimItem> {
-    entity
-        .get("claims")
-        .and_then(|c| c.get(prop))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter(|s| s.get("rank").and_then(Value::as_str) != Some("deprecated"))
-                .filter_map(|s| {
-                    let id = snak_value(s.get("mainsnak")?)?.get("id")?.as_str()?;
-                    Some(ClaimItem {
-                        id: id.to_string(),
-                        start: qualifier_time(s, "P580"),
-                        end: qualifier_time(s, "P582"),
-                        preferred: s.get("rank").and_then(Value::as_str) == Some("preferred"),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Why a Wikidata lookup gave nothing usable.
-#[derive(Debug)]
-pub(crate) enum WdError {
-    Gateway(GatewayError),
-    /// The answer was not what Wikidata sends (garbage, error object, no such entity).
-    Unusable(String, Citation),
-}
-
-impl WdError {
-    pub(crate) fn into_module_error(self) -> ModuleError {
-        match self {
-            WdError::Gateway(e) => e.into(),
-            WdError::Unusable(d, c) => ModuleError::parse(c.source, d),
-        }
-    }
-}
-
-fn wd_call(ctx: &ModuleContext, module: &str) -> Call {
-    Call::get("wikidata", "/w/api.php")
-        .for_domain(ctx.domain.as_str())
-        .by_module(module)
-}
-
-/// The Wikidata id M01 accepted for this domain, if any.
-pub(crate) fn m01_wikidata_id(m01: &Value) -> Option<String> {
-    m01.get("wikidata")?
-        .get("id")?
-        .as_str()
-        .filter(|s| s.starts_with('Q'))
-        .map(str::to_string)
-}
-
-/// Fetches one entity's claims (`wbgetentities`).
-pub(crate) async fn fetch_entity(
-    ctx: &ModuleContext,
-    module: &str,
-    qid: &str,
-) -> Result<(Response, Value), WdError> {
-    let call = wd_call(ctx, module)
-        .query("action", "wbgetentities")
-        .query("ids", qid)
-        .query("props", "claims")
-        .query("format", "json");
-    let resp = ctx.gateway.fetch(&call).await.map_err(WdError::Gateway)?;
-    let cite = Citation::from_response(&resp, &[]);
-    let v: Value = resp
-        .json()
-        .map_err(|e| WdError::Unusable(e.to_string(), cite.clone()))?;
-    let entity = v
-        .get("entities")
-        .and_then(|e| e.get(qid))
-        .filter(|e| e.get("missing").is_none())
-        .cloned()
-        .ok_or_else(|| WdError::Unusable(format!("answer has no entity {qid}"), cite))?;
-    Ok((resp, entity))
-}
-
-/// English labels of items (`wbgetentities&props=labels`), ids asked in numeric order. Items
-/// without an English label are left out of the map.
-pub(crate) async fn fetch_labels(
-    ctx: &ModuleContext,
-    module: &str,
-    ids: &[String],
-) -> Result<Option<(Response, BTreeMap<String, String>)>, WdError> {
-    let mut ids: Vec<String> = ids.to_vec();
-    ids.sort_by_key(|q| (q[1..].parse::<u64>().unwrap_or(u64::MAX), q.clone()));
-    ids.dedup();
-    if ids.is_empty() {
-        return Ok(None);
-    }
-    let call = wd_call(ctx, module)
-        .query("action", "wbgetentities")
-        .query("ids", ids.join("|"))
-        .query("props", "labels")
-        .query("languages", "en")
-        .query("format", "json");
-    let resp = ctx.gateway.fetch(&call).await.map_err(WdError::Gateway)?;
-    let v: Value = resp
-        .json()
-        .map_err(|e| WdError::Unusable(e.to_string(), Citation::from_response(&resp, &[])))?;
-    Ok(Some((resp, parse_labels(&v, &ids))))
-}
-
-/// `{id: label}` from a labels answer.
-pub(crate) fn parse_labels(v: &Value, ids: &[String]) -> BTreeMap<String, String> {
-    ids.iter()
-        .filter_map(|id| {
-            let l = v
-                .get("entities")?
-                .get(id)?
-                .get("labels")?
-                .get("en")?
-                .get("value")?
-                .as_str()?
-                .trim();
-            (!l.is_empty()).then(|| (id.clone(), l.to_string()))
-        })
-        .collect()
 }
 
 // ------------------------------------------------------------------ Crunchbase
@@ -315,7 +166,7 @@ async fn crunchbase(
         Err(e) if e.status() == Some(404) => {
             return Ok(Err((
                 format!("Crunchbase has no organization named {name:?}"),
-                crate::m01_company_context::attempted(ctx, &call),
+                crate::clients::cite::attempted(ctx, &call),
             )))
         }
         Err(e) => return Err(e.into()),
@@ -445,7 +296,7 @@ impl Module for Investors {
                 Citation::config("providers.wikidata", &[]),
             )),
             (Some(_), Some(qid)) => {
-                let (resp, entity) = fetch_entity(ctx, ID, &qid)
+                let (resp, entity) = wikidata::entity(ctx, ID, &qid)
                     .await
                     .map_err(WdError::into_module_error)?;
                 cites.push(Citation::from_response(&resp, &[]));
@@ -456,7 +307,7 @@ impl Module for Investors {
                 let inv = claim_items(&entity, "P1951");
                 let own = claim_items(&entity, "P127");
                 let ids: Vec<String> = inv.iter().chain(own.iter()).map(|c| c.id.clone()).collect();
-                let labels = match fetch_labels(ctx, ID, &ids).await.map_err(WdError::into_module_error)? {
+                let labels = match wikidata::labels(ctx, ID, &ids).await.map_err(WdError::into_module_error)? {
                     Some((lresp, l)) => {
                         cites.push(Citation::from_response(&lresp, &[]));
                         by_source
@@ -608,13 +459,13 @@ mod tests {
     fn labels_answer() {
         let v = fixture_json("epoch1/wikidata/labels-investors-techstart.json");
         let ids = vec!["Q130000031".to_string(), "Q130000032".into(), "Q9".into()];
-        let l = parse_labels(&v, &ids);
+        let l = crate::clients::wikidata::parse_labels(&v, &ids);
         assert_eq!(
             l.get("Q130000031").map(String::as_str),
             Some("Foundry Peak Ventures")
         );
         assert_eq!(l.len(), 2);
-        assert!(parse_labels(&json!({"error": "x"}), &ids).is_empty());
+        assert!(crate::clients::wikidata::parse_labels(&json!({"error": "x"}), &ids).is_empty());
     }
 
     #[test]

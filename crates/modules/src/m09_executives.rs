@@ -8,10 +8,10 @@
 //! source that answered last time fails now, the people it gave last time are kept (with a
 //! note), so that an outage never looks like the whole team leaving.
 
-use crate::m01_company_context::{attempted, cover};
-use crate::m06_hiring::{fetch_site_page, page_links, site_url};
+use crate::clients::cite::{attempted, cover};
+use crate::clients::site::{fetch_site_page, page_links, rank_leadership_pages, site_url};
+use crate::clients::wikidata::{self, claim_items, m01_wikidata_id, WdError};
 use crate::m07_strategic_triggers::{set_cited_set, with_tagged_sources};
-use crate::m08_investors::{claim_items, fetch_entity, fetch_labels, m01_wikidata_id, WdError};
 use async_trait::async_trait;
 use pforge_core::{
     Citation, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
@@ -25,16 +25,6 @@ const M04: &str = "m04_financials";
 /// Team-page candidates fetched at most.
 const MAX_PAGES: usize = 4;
 const DEFAULT_PAGES: &[&str] = &["/about", "/team", "/company"];
-const TEAM_SEGMENTS: &[&str] = &[
-    "about",
-    "about-us",
-    "team",
-    "our-team",
-    "company",
-    "leadership",
-    "management",
-    "people",
-];
 /// Wikidata properties read, with the title they give.
 const ROLES: &[(&str, &str)] = &[
     ("P169", "CEO"),
@@ -272,11 +262,7 @@ impl Module for Executives {
                             continue;
                         }
                         let path = l.url.path().to_string();
-                        let hit = path
-                            .to_ascii_lowercase()
-                            .split('/')
-                            .any(|s| TEAM_SEGMENTS.contains(&s));
-                        if hit && !candidates.contains(&path) {
+                        if !candidates.contains(&path) {
                             candidates.push(path);
                         }
                     }
@@ -287,11 +273,9 @@ impl Module for Executives {
                 attempted(ctx, &call),
             )),
         }
-        for d in DEFAULT_PAGES {
-            if !candidates.iter().any(|c| c.trim_end_matches('/') == *d) {
-                candidates.push(d.to_string());
-            }
-        }
+        // About, team, leadership and company pages first, deep links that merely mention a
+        // team (`/products/team/`) last.
+        let candidates = rank_leadership_pages(&candidates, DEFAULT_PAGES);
         let mut team_page: Option<String> = None;
         let mut tried: Vec<String> = Vec::new();
         let mut team_failed = false;
@@ -396,9 +380,7 @@ impl Module for Executives {
                             }
                         }
                         let (msg, c) = match e {
-                            WdError::Gateway(e) => {
-                                (e.to_string(), Citation::config("providers.wikidata", &[]))
-                            }
+                            WdError::Gateway(e, c) => (e.to_string(), c),
                             WdError::Unusable(d, c) => (d, c),
                         };
                         notes.push((
@@ -446,7 +428,7 @@ async fn wikidata_people(
     ctx: &ModuleContext,
     qid: &str,
 ) -> Result<(Vec<(Person, String)>, Vec<Citation>), WdError> {
-    let (resp, entity) = fetch_entity(ctx, ID, qid).await?;
+    let (resp, entity) = wikidata::entity(ctx, ID, qid).await?;
     let mut cites = vec![Citation::from_response(&resp, &[])];
     let mut roles: Vec<(String, &str)> = Vec::new();
     for (prop, title) in ROLES {
@@ -457,7 +439,7 @@ async fn wikidata_people(
         }
     }
     let ids: Vec<String> = roles.iter().map(|(id, _)| id.clone()).collect();
-    let labels = match fetch_labels(ctx, ID, &ids).await? {
+    let labels = match wikidata::labels(ctx, ID, &ids).await? {
         Some((lresp, l)) => {
             cites.push(Citation::from_response(&lresp, &[]));
             l

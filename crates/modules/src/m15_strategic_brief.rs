@@ -196,6 +196,96 @@ fn dropped_competitor(vendor: &VendorConfig, signals: Option<&Value>) -> Option<
         .find(|t| vendor.competitor(t).is_some())
 }
 
+/// The modules that store `entity_links` (see [`crate::resolution`]), in the order shown.
+const LINKING_MODULES: &[&str] = &[
+    "m01_company_context",
+    "m04_financials",
+    "m06_hiring",
+    "m07_strategic_triggers",
+    "m08_investors",
+];
+
+/// A reader's name for a kind of outside entity.
+fn kind_label(kind: &str) -> &str {
+    match kind {
+        "sec_filer" => "SEC filer",
+        "wikidata_item" => "Wikidata item",
+        "job_board" => "Job board",
+        "feed" => "News feed",
+        "crunchbase_organization" => "Crunchbase organization",
+        other => other,
+    }
+}
+
+/// A reader's words for how a link was made.
+fn method_label(method: &str) -> &str {
+    match method {
+        "pin" => "pinned by the user",
+        "wikidata_official_website" => "Wikidata names this domain as its official website",
+        "wikidata_name_search" => "found by name on Wikidata, official website checked",
+        "wikidata_cik" => "the CIK of the Wikidata item whose official website is this domain",
+        "sec_website" => "the filer's own website field names this domain",
+        "own_name" => "the company's own name equals the entity's name",
+        "domain_label" => "only the domain's label matches the name",
+        "linked_from_site" => "linked from the company's own site",
+        "board_token_and_name" => "board named like the company",
+        "board_token_from_domain" => "board named like the domain only",
+        "linked_from_homepage" => "linked from the homepage",
+        "website_field" => "its website field names this domain",
+        other => other,
+    }
+}
+
+/// One line per entity link of the linking modules: what, how, how sure, whether attached,
+/// the evidence, and the sources.
+fn matched_entities(ctx: &ModuleContext, fn_: &mut Footnotes) -> Vec<String> {
+    let mut lines = Vec::new();
+    for id in LINKING_MODULES {
+        let Some(o) = ctx.dependency(id) else {
+            continue;
+        };
+        let links = array_at(&o.data, "/entity_links");
+        if links.is_empty() {
+            continue;
+        }
+        let refs = fn_.refs(ctx, id, "/entity_links");
+        for l in links {
+            let kind = str_at(l, "/kind").unwrap_or("entity");
+            let ident = str_at(l, "/id").unwrap_or("?");
+            let name = str_at(l, "/name").unwrap_or(ident);
+            let confidence = str_at(l, "/confidence").unwrap_or("possible");
+            let attached = l.get("attached").and_then(Value::as_bool) == Some(true);
+            let how = method_label(str_at(l, "/method").unwrap_or("?"));
+            let outcome = if attached {
+                "attached".to_string()
+            } else {
+                "not confirmed, nothing attached (pin it to confirm)".to_string()
+            };
+            let evidence: Vec<String> = array_at(l, "/evidence")
+                .iter()
+                .filter_map(|e| e.as_str().map(esc))
+                .collect();
+            let label = if name == ident {
+                esc(ident)
+            } else {
+                format!("{} ({})", esc(name), esc(ident))
+            };
+            lines.push(format!(
+                "- {}: {label}: **{}**, {}; {outcome}.{}{refs}",
+                kind_label(kind),
+                esc(confidence),
+                esc(how),
+                if evidence.is_empty() {
+                    String::new()
+                } else {
+                    format!(" Evidence: {}.", evidence.join("; "))
+                }
+            ));
+        }
+    }
+    lines
+}
+
 /// Builds the brief's Markdown. Pure over the context: the unit tests drive it.
 pub(crate) fn render(
     vendor: &VendorConfig,
@@ -327,8 +417,13 @@ pub(crate) fn render(
                 .iter()
                 .filter_map(|t| t.as_str().map(esc))
                 .collect();
+            let probable = if str_at(d, "/confidence") == Some("probable") {
+                " (probable match, see Matched entities)"
+            } else {
+                ""
+            };
             let mut line = format!(
-                "- Public company{}{}",
+                "- Public company{probable}{}{}",
                 if tickers.is_empty() {
                     String::new()
                 } else {
@@ -352,13 +447,24 @@ pub(crate) fn render(
             }
             let _ = writeln!(md, "{line}");
         }
-        Some(_) => {
-            let _ = writeln!(
-                md,
-                "- Private company: not an SEC filer{}",
-                fn_.refs(ctx, "m04_financials", "/sec_filer")
-            );
-        }
+        Some(d) => match array_at(d, "/possible_matches").first() {
+            Some(p) => {
+                let _ = writeln!(
+                    md,
+                    "- Not a confirmed SEC filer: possible match {} (CIK {}), not confirmed, nothing attached{}",
+                    esc(str_at(p, "/title").unwrap_or("?")),
+                    esc(str_at(p, "/cik").unwrap_or("?")),
+                    fn_.refs(ctx, "m04_financials", "/possible_matches")
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    md,
+                    "- Private company: not an SEC filer{}",
+                    fn_.refs(ctx, "m04_financials", "/sec_filer")
+                );
+            }
+        },
         None => md.push_str(&missing("m04_financials", "financials")),
     }
     match dep("m03_traffic") {
@@ -434,6 +540,17 @@ pub(crate) fn render(
         }
     }
     let _ = writeln!(md);
+
+    // How each outside entity was tied to the domain, so a rep can judge what is attached.
+    let matches = matched_entities(ctx, &mut fn_);
+    if !matches.is_empty() {
+        let _ = writeln!(md, "## Matched entities");
+        let _ = writeln!(md);
+        for line in matches {
+            let _ = writeln!(md, "{line}");
+        }
+        let _ = writeln!(md);
+    }
 
     // What they run.
     let _ = writeln!(md, "## What they run");
@@ -1082,6 +1199,81 @@ mod tests {
         assert!(md.starts_with("# acme.com: account brief"), "{md}");
         assert!(md.contains("**Play:** introduce Lumora Search"));
         assert_eq!(md.matches("failed (x)").count(), 9, "{md}");
+    }
+
+    #[tokio::test]
+    async fn matched_entities_show_method_evidence_and_confidence() {
+        let m = StrategicBrief::new(&vendor());
+        let mut deps: Vec<(&str, DependencyResult)> =
+            DEPS.iter().map(|(id, _)| (*id, failed("x"))).collect();
+        let set = |deps: &mut Vec<(&str, DependencyResult)>, id: &str, d: DependencyResult| {
+            if let Some(x) = deps.iter_mut().find(|(k, _)| *k == id) {
+                x.1 = d;
+            }
+        };
+        let apple = crate::resolution::EntityLink::new(
+            "sec_filer",
+            "0000320193",
+            Some("Apple Inc.".into()),
+            "own_name",
+            vec!["the company's name \"Apple Inc.\" (the input file's name column) equals SEC's title \"Apple Inc.\" after normalization".into()],
+            crate::resolution::Confidence::Probable,
+        );
+        set(
+            &mut deps,
+            "m04_financials",
+            with_cite(
+                json!({"sec_filer": true, "confidence": "probable", "tickers": ["AAPL"], "exchanges": ["Nasdaq"], "entity_links": [apple.to_json()]}),
+                "https://data.sec.gov/submissions/CIK0000320193.json",
+                &["/sec_filer", "/tickers", "/entity_links", "/confidence"],
+            ),
+        );
+        let board = crate::resolution::EntityLink::new(
+            "job_board",
+            "greenhouse:acme",
+            Some("acme".into()),
+            "board_token_from_domain",
+            vec!["a board named \"acme\" exists, guessed from the domain's label; nothing names the company".into()],
+            crate::resolution::Confidence::Possible,
+        );
+        set(
+            &mut deps,
+            "m06_hiring",
+            with_cite(
+                json!({"open_jobs": 0, "entity_links": [board.to_json()]}),
+                "https://boards-api.greenhouse.io/v1/boards/acme/jobs?content=true",
+                &["/open_jobs", "/entity_links"],
+            ),
+        );
+        let out = m.run(&ctx_for("apple.com", deps)).await.unwrap();
+        out.check_cited().unwrap();
+        let md = out.data["markdown"].as_str().unwrap();
+        assert!(md.contains("## Matched entities"), "{md}");
+        assert!(
+            md.contains("- Public company (probable match, see Matched entities) (Nasdaq: AAPL)"),
+            "{md}"
+        );
+        assert!(md.contains("- SEC filer: Apple Inc. (0000320193): **probable**, the company's own name equals the entity's name; attached. Evidence: the company's name \"Apple Inc.\" (the input file's name column)"), "{md}");
+        assert!(md.contains("- Job board: acme (greenhouse:acme): **possible**, board named like the domain only; not confirmed, nothing attached (pin it to confirm)."), "{md}");
+        assert!(md.contains("<https://data.sec.gov/submissions/CIK0000320193.json>"), "{md}");
+    }
+
+    #[tokio::test]
+    async fn a_possible_filer_is_offered_not_called_private() {
+        let m = StrategicBrief::new(&vendor());
+        let mut deps: Vec<(&str, DependencyResult)> =
+            DEPS.iter().map(|(id, _)| (*id, failed("x"))).collect();
+        if let Some(x) = deps.iter_mut().find(|(k, _)| *k == "m04_financials") {
+            x.1 = with_cite(
+                json!({"sec_filer": false, "possible_matches": [{"cik": "0000858877", "title": "CISCO SYSTEMS, INC."}]}),
+                "https://www.sec.gov/files/company_tickers.json",
+                &["/sec_filer", "/possible_matches"],
+            );
+        }
+        let out = m.run(&ctx_for("cisco.com", deps)).await.unwrap();
+        let md = out.data["markdown"].as_str().unwrap();
+        assert!(md.contains("- Not a confirmed SEC filer: possible match CISCO SYSTEMS, INC. (CIK 0000858877), not confirmed, nothing attached[1]"), "{md}");
+        assert!(!md.contains("Private company"), "{md}");
     }
 
     #[test]

@@ -473,7 +473,14 @@ async fn m04_northwind_epoch1() {
     let d = &out.data;
     assert_eq!(d["sec_filer"], true);
     assert_eq!(d["cik"], "0001999001");
-    assert_eq!(d["matched_by"], "company name");
+    // The homepage's JSON-LD name equals SEC's title: probable, attached, and said so.
+    assert_eq!(d["matched_by"], "own_name");
+    assert_eq!(d["confidence"], "probable");
+    assert_eq!(d["entity_links"][0]["confidence"], "probable");
+    assert_eq!(d["entity_links"][0]["attached"], true);
+    assert!(d["match"]["evidence"][0]
+        .as_str()
+        .is_some_and(|e| e.contains("Northwind Retail Corp")));
     assert_eq!(d["tickers"], serde_json::json!(["NWRC"]));
     assert_eq!(d["exchanges"], serde_json::json!(["NYSE"]));
     assert_eq!(d["sic"], "5961");
@@ -555,11 +562,34 @@ async fn m04_degraded_without_company_context_matches_on_domain() {
         DependencyResult::Failed("homepage: HTTP 503".into()),
     );
     let out = Financials::new()
-        .run(&ctx("globex-logistics.com", &gw, deps))
+        .run(&ctx("globex-logistics.com", &gw, deps.clone()))
         .await
         .unwrap();
     out.check_cited().unwrap();
-    assert_eq!(out.data["cik"], "0001999002");
-    assert_eq!(out.data["matched_by"], "domain");
+    // Only the domain's label matches: a possible match, nothing attached.
+    assert_eq!(out.data["sec_filer"], false);
+    assert_eq!(out.data["cik"], Value::Null);
+    assert_eq!(out.data["possible_matches"][0]["cik"], "0001999002");
+    assert_eq!(out.data["entity_links"][0]["attached"], false);
     assert!(notes(&out)[0].contains("homepage: HTTP 503"));
+    assert!(
+        notes(&out).iter().any(|n| n
+            .contains("possible match: Globex Logistics, Inc. (CIK 0001999002), not confirmed")),
+        "{:?}",
+        notes(&out)
+    );
+    // The input file's name column is the company's own name: probable, attached.
+    let hinted = ctx("globex-logistics.com", &gw, deps).with_hints(pforge_core::DomainHints {
+        name: Some("Globex Logistics, Inc.".into()),
+        sec_cik: None,
+        source: Some("input:accounts.csv:4".into()),
+    });
+    let out = Financials::new().run(&hinted).await.unwrap();
+    out.check_cited().unwrap();
+    assert_eq!(out.data["cik"], "0001999002");
+    assert_eq!(out.data["confidence"], "probable");
+    assert!(out
+        .sources
+        .iter()
+        .any(|c| c.source == "input:accounts.csv:4" && c.covers.contains(&"/match".to_string())));
 }

@@ -7,7 +7,9 @@ use crate::Plan;
 use chrono::Utc;
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use pforge_budget::{Gateway, GatewayError};
-use pforge_core::{DependencyResult, Domain, Module, ModuleContext, ModuleError, ModuleOutput};
+use pforge_core::{
+    DependencyResult, Domain, HintBook, Module, ModuleContext, ModuleError, ModuleOutput,
+};
 use pforge_store::prelude::*;
 use pforge_store::{
     ChangeQuery, DeriveChanges, ItemStatus, NewSnapshot, SaveOutcome, Snapshot, StoreError,
@@ -142,6 +144,7 @@ pub struct Executor {
     derive: Arc<dyn DeriveChanges>,
     cfg: Arc<ExecutorConfig>,
     permits: Arc<Semaphore>,
+    hints: Option<HintBook>,
 }
 
 /// How a module ended for one domain, as its dependents see it.
@@ -176,7 +179,15 @@ impl Executor {
             derive,
             cfg: Arc::new(cfg),
             permits,
+            hints: None,
         }
+    }
+
+    /// Hands each module run the hints the input gave for its domain (a company name, pins);
+    /// a domain's hints are forgotten once the domain is finished.
+    pub fn with_hints(mut self, hints: HintBook) -> Self {
+        self.hints = Some(hints);
+        self
     }
 
     /// Runs every domain of `domains` under job `job_id`, reporting progress to `events`.
@@ -326,6 +337,9 @@ impl Executor {
                 }
             }
         }
+        if let Some(book) = &self.hints {
+            book.remove(&domain);
+        }
         events(&RunEvent::DomainFinished {
             domain: domain.to_string(),
             failed_modules,
@@ -414,9 +428,15 @@ impl Executor {
             Vec::new()
         };
         let gateway = self.gateway.for_job(&job_id.to_string());
+        let hints = self
+            .hints
+            .as_ref()
+            .and_then(|b| b.get(domain))
+            .unwrap_or_default();
         let ctx = ModuleContext::new(domain.clone(), gateway, deps)
             .with_previous(previous)
-            .with_history(history);
+            .with_history(history)
+            .with_hints(hints);
         let outcome = self.invoke(module.clone(), ctx).await;
         let result = match outcome {
             Ok(output) => {

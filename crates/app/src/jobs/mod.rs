@@ -111,8 +111,10 @@ impl Jobs {
     ) -> AppResult<RunReport> {
         self.validate(&spec)?;
         let gateway = self.app.gateway_for_spend_cap(spec.max_spend)?;
-        let executor = self.executor(&spec, gateway, 4)?;
-        let mut items = input::spawn_reader(source).await?;
+        // What the input file says about each domain (its own name, pins) reaches the modules.
+        let hints = pforge_core::HintBook::default();
+        let executor = self.executor(&spec, gateway, 4)?.with_hints(hints.clone());
+        let mut items = input::spawn_reader_with_hints(source, Some(hints)).await?;
         let store = self.app.store().clone();
         let job_id = Uuid::new_v4();
         store

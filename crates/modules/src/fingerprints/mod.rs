@@ -20,9 +20,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
-/// HTML beyond this many bytes is not matched: markers live in the head and the first part of
-/// the body, and huge pages must not cost seconds.
-pub const HTML_MATCH_LIMIT: usize = 500 * 1024;
+/// The most HTML matched: the homepage provider's body cap (`max_body_bytes = 5_242_880` in
+/// `pforge.toml`) already bounds what arrives, so a page is seen whole, scripts near its end
+/// included. This only guards observations built by hand.
+pub const HTML_MATCH_LIMIT: usize = 5 * 1024 * 1024;
 
 /// Most evidence items kept per technology: enough to justify, short enough to cite.
 const MAX_EVIDENCE: usize = 6;
@@ -59,7 +60,8 @@ pub struct Observation {
     pub cookies: BTreeMap<String, String>,
     /// `<meta>` name (or property / http-equiv), lower-case -> content values.
     pub meta: BTreeMap<String, Vec<String>>,
-    /// `src` of every `<script>`.
+    /// `src` of every `<script>`, resolved against the page URL (protocol-relative and relative
+    /// sources become absolute, as a browser sees them).
     pub script_srcs: Vec<String>,
     /// Text of inline `<script>` elements (the `scripts` field).
     pub scripts: Vec<String>,
@@ -461,7 +463,7 @@ impl Acc {
         }
         self.hit = true;
         self.confidence += u32::from(conf);
-        if let Some(v) = version {
+        if let Some(v) = version.filter(|v| plausible_version(v)) {
             if better_version(&v, self.version.as_deref()) {
                 self.version = Some(v);
             }
@@ -489,11 +491,29 @@ fn better_version(new: &str, old: Option<&str>) -> bool {
             .filter_map(|p| p.parse().ok())
             .collect()
     };
+    if !plausible_version(new) {
+        return false;
+    }
+    if !plausible_version(old) {
+        return true;
+    }
     let (a, b) = (parse(new), parse(old));
     match a.cmp(&b) {
         std::cmp::Ordering::Equal => new.len() > old.len(),
         o => o == std::cmp::Ordering::Greater,
     }
+}
+
+/// Whether a resolved version string looks like a version, as the Wappalyzer engine judges it:
+/// at most 15 characters, starting with a number below 10000 (longer strings and leading
+/// numbers that big are dates, ids or hashes the pattern caught by accident).
+pub(crate) fn plausible_version(v: &str) -> bool {
+    let v = v.trim();
+    if v.is_empty() || v.len() > 15 {
+        return false;
+    }
+    let lead: String = v.chars().take_while(|c| c.is_ascii_digit()).collect();
+    lead.parse::<u64>().map(|n| n < 10_000).unwrap_or(true)
 }
 
 /// Cookies whose name matches `pattern_name` (exact, case-insensitive; a trailing `*` matches

@@ -21,6 +21,7 @@ impl Observation {
             }
             obs.headers.entry(name).or_default().push(v.clone());
         }
+        let base = url::Url::parse(url).ok();
         let html = cut(html, HTML_MATCH_LIMIT);
         obs.html = html.to_string();
         let doc = Html::parse_document(html);
@@ -43,7 +44,13 @@ impl Observation {
             for el in doc.select(&sel) {
                 match el.value().attr("src") {
                     Some(src) if !src.trim().is_empty() => {
-                        obs.script_srcs.push(src.trim().to_string())
+                        let src = src.trim();
+                        let resolved = base
+                            .as_ref()
+                            .and_then(|b| b.join(src).ok())
+                            .map(|u| u.to_string())
+                            .unwrap_or_else(|| src.to_string());
+                        obs.script_srcs.push(resolved)
                     }
                     Some(_) => {}
                     None => {

@@ -201,6 +201,50 @@ fn excludes_remove_the_excluded() {
 }
 
 #[test]
+fn markers_far_down_a_large_page_are_seen() {
+    // A 900 KiB page whose only marker sits at the end (the old 500 KiB cut missed it).
+    let db = small_db();
+    let mut html = "<html><body>".to_string() + &"<p>filler</p>".repeat(80_000);
+    html.push_str("<!-- This site is optimized with the Yoast SEO plugin v21.9.1 - -->");
+    assert!(html.len() > 900 * 1024);
+    let obs = Observation {
+        html,
+        ..Default::default()
+    };
+    let found = db.detect(&obs);
+    assert!(
+        found.iter().any(|d| d.version.as_deref() == Some("21.9.1")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn protocol_relative_script_sources_are_resolved_against_the_page() {
+    let obs = Observation::from_page(
+        "https://www.example.com/shop/",
+        &[],
+        r#"<script src="//cdn.jsdelivr.net/npm/x.js"></script><script src="app.js"></script>"#,
+    );
+    assert_eq!(
+        obs.script_srcs,
+        vec![
+            "https://cdn.jsdelivr.net/npm/x.js",
+            "https://www.example.com/shop/app.js"
+        ]
+    );
+}
+
+#[test]
+fn implausible_versions_are_dropped() {
+    use super::plausible_version;
+    assert!(plausible_version("6.4.3"));
+    assert!(plausible_version("1.12.4-beta"));
+    assert!(!plausible_version("20240917"));
+    assert!(!plausible_version("1.2.3.4.5.6.7.8.9"));
+    assert!(!plausible_version(""));
+}
+
+#[test]
 fn html_beyond_the_limit_is_ignored() {
     let db = small_db();
     let mut html = "x".repeat(HTML_MATCH_LIMIT + 10);
