@@ -256,7 +256,7 @@ async fn two_hundred_single_id_callers_share_at_most_five_requests() {
     let mut registry = Registry::default();
     let gw = Gateway::builder(ProvidersConfig::from([(
         "wikidata".to_string(),
-        wikidata(&server),
+        wikidata_wide(&server),
     )]))
     .metrics(&mut registry)
     .build()
@@ -319,7 +319,7 @@ async fn two_hundred_single_id_callers_share_at_most_five_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn items_are_cached_and_single_flighted_one_by_one() {
     let server = Server::start().await;
-    let gw = gateway(wikidata(&server));
+    let gw = gateway(wikidata_wide(&server));
     all(
         &gw,
         (1..=60).map(|n| get(&format!("Q{n}"), "labels")).collect(),
@@ -508,7 +508,7 @@ async fn a_batch_failure_reaches_all_its_callers_and_a_retry_serves_them_all() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn missing_absent_and_malformed_items_fail_only_their_callers() {
     let server = Server::start().await;
-    let gw = gateway(wikidata(&server));
+    let gw = gateway(wikidata_wide(&server));
     let mut calls: Vec<Call> = (1..=14).map(|n| get(&format!("Q{n}"), "labels")).collect();
     calls.push(get("Q900000001", "labels")); // unknown to Wikidata: "missing"
     calls.push(get("Q8888001", "labels")); // absent from the answer
@@ -546,7 +546,7 @@ async fn missing_absent_and_malformed_items_fail_only_their_callers() {
 async fn an_answer_over_the_body_cap_is_asked_again_in_halves() {
     let server = Server::start().await;
     server.wiki.pad.store(2000, Ordering::SeqCst);
-    let mut p = wikidata(&server);
+    let mut p = wikidata_wide(&server);
     // 40 padded entities are about 100 KB: over the cap; 10 fit.
     p.batch[0].max_body_bytes = Some(40_000);
     let gw = gateway(p);
