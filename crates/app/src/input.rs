@@ -84,7 +84,13 @@ pub async fn spawn_reader_with_hints(
         }
         Source::Text(text) => {
             tokio::spawn(async move {
-                read_lines(BufReader::new(text.as_bytes()), tx, hints, "input:text".into()).await
+                read_lines(
+                    BufReader::new(text.as_bytes()),
+                    tx,
+                    hints,
+                    "input:text".into(),
+                )
+                .await
             });
         }
     }

@@ -1255,7 +1255,10 @@ mod tests {
         );
         assert!(md.contains("- SEC filer: Apple Inc. (0000320193): **probable**, the company's own name equals the entity's name; attached. Evidence: the company's name \"Apple Inc.\" (the input file's name column)"), "{md}");
         assert!(md.contains("- Job board: acme (greenhouse:acme): **possible**, board named like the domain only; not confirmed, nothing attached (pin it to confirm)."), "{md}");
-        assert!(md.contains("<https://data.sec.gov/submissions/CIK0000320193.json>"), "{md}");
+        assert!(
+            md.contains("<https://data.sec.gov/submissions/CIK0000320193.json>"),
+            "{md}"
+        );
     }
 
     #[tokio::test]

@@ -542,8 +542,7 @@ mod tests {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../fixtures/real/wikidata")
             .join(name);
-        let text = std::fs::read_to_string(&p)
-            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
 
@@ -586,7 +585,10 @@ mod tests {
         assert_eq!(labels["Q6581097"], "male");
         assert_eq!(labels["Q691283"], "St John's College");
         assert_eq!(labels["Q1042294"], "So Long, and Thanks for All the Fish");
-        assert!(!labels.contains_key("Q999999999"), "not asked, not answered");
+        assert!(
+            !labels.contains_key("Q999999999"),
+            "not asked, not answered"
+        );
         // Only item ids are ever asked for, so a property label in the same answer is ignored.
         assert_eq!(
             canonical_ids(&["P856".to_string(), "Q7979".to_string()]),
