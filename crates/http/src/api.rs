@@ -65,13 +65,42 @@ fn parse_one_domain(input: &str) -> Result<Domain, ApiError> {
     parse_domain_text(input).map_err(|e| ApiError::invalid_domains(vec![e]))
 }
 
-/// `since` as an age (`7d`, `12h`) or an RFC 3339 time.
+/// The ages `since` takes: what `pforge changes --since` takes, in whole units.
+/// Five digits: the oldest age, 99999 weeks, still ends after year 1 (RFC 3339 has no earlier).
+const AGE_PATTERN: &str = "^[0-9]{1,5}[smhdw]$";
+
+/// The schema of `since`: an age of [`AGE_PATTERN`]'s form or an RFC 3339 time, exactly what
+/// [`parse_since`] accepts.
+fn since_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    let one_of = OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(AGE_PATTERN)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        )
+        .build();
+    utoipa::openapi::Schema::OneOf(one_of).into()
+}
+
+/// `since` as an age (`7d`, `12h`) or an RFC 3339 time; nothing else, so that the schema
+/// ([`since_schema`]) says exactly what is accepted.
 fn parse_since(text: &str) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
-    let age = parse_duration(text)
-        .ok()
+    let is_age = text.len() >= 2
+        && text.len() <= 6
+        && text[..text.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && text.ends_with(['s', 'm', 'h', 'd', 'w']);
+    let age = Some(text)
+        .filter(|_| is_age)
+        .and_then(|t| parse_duration(t).ok())
         .and_then(|d| chrono::Duration::from_std(d).ok())
         .and_then(|age| Utc::now().checked_sub_signed(age))
         .ok_or_else(|| {
@@ -108,7 +137,7 @@ pub async fn enrich(
             Some(RefreshWire::All) => Refresh::All,
             _ => Refresh::Stale,
         },
-        max_spend: body.max_spend,
+        max_spend: checked_spend(body.max_spend)?,
         origin: format!("{}api", pforge_app::daemon::LABEL_PREFIX),
     };
     let job_id = st.daemon.submit(spec, &domains).await?;
@@ -146,12 +175,7 @@ pub async fn list_jobs(
 ) -> ApiResult {
     let Query(q) = q?;
     let limit = checked_limit(q.limit, 50, 1000)?;
-    let jobs = st
-        .app
-        .store()
-        .list_jobs(limit)
-        .await
-        .map_err(pforge_app::AppError::from)?;
+    let jobs = st.app.recent_jobs(limit).await?;
     Ok(Json(JobsPage {
         jobs: jobs.into_iter().map(Into::into).collect(),
     })
@@ -159,6 +183,26 @@ pub async fn list_jobs(
 }
 
 /// A `limit` within `1..=max` (default `default`).
+/// A job's spend cap as the schema allows it: a finite number from 0 to 10^12 credits.
+fn checked_spend(max: Option<f64>) -> Result<Option<f64>, ApiError> {
+    match max {
+        Some(m) if !(0.0..=1e12).contains(&m) => Err(ApiError::invalid(format!(
+            "max_spend={m} is out of range: give 0 to 1000000000000 credits"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// A module id given as a filter: an empty one is a mistake, not "every module".
+fn checked_module(module: &str) -> Result<&str, ApiError> {
+    if module.is_empty() || module.len() > 128 {
+        return Err(ApiError::invalid(
+            "module must be a module id of 1 to 128 characters (see GET /plan)",
+        ));
+    }
+    Ok(module)
+}
+
 fn checked_limit(limit: Option<u32>, default: i64, max: i64) -> Result<i64, ApiError> {
     match limit {
         None => Ok(default),
@@ -269,12 +313,7 @@ pub async fn domain_latest(
 ) -> ApiResult {
     let Path(p) = p?;
     let domain = parse_one_domain(&p.domain)?;
-    let snapshots = st
-        .app
-        .store()
-        .latest_snapshots(domain.as_str())
-        .await
-        .map_err(pforge_app::AppError::from)?;
+    let snapshots = st.app.latest_snapshots(&domain).await?;
     if snapshots.is_empty() {
         return Err(ApiError::not_found(format!(
             "no intelligence stored for {domain} (enrich it first)"
@@ -293,7 +332,7 @@ pub async fn domain_latest(
 #[into_params(parameter_in = Query)]
 pub struct ModuleQuery {
     /// Only this module id.
-    #[param(min_length = 1, max_length = 128)]
+    #[param(format = "module-id", min_length = 1, max_length = 128)]
     module: Option<String>,
 }
 
@@ -313,12 +352,8 @@ pub async fn domain_snapshots(
     let Path(p) = p?;
     let Query(q) = q?;
     let domain = parse_one_domain(&p.domain)?;
-    let snapshots = st
-        .app
-        .store()
-        .snapshot_history(domain.as_str(), q.module.as_deref())
-        .await
-        .map_err(pforge_app::AppError::from)?;
+    let module = q.module.as_deref().map(checked_module).transpose()?;
+    let snapshots = st.app.snapshots(&domain, module).await?;
     Ok(Json(SnapshotHistory {
         domain: domain.to_string(),
         snapshots: snapshots.into_iter().map(Into::into).collect(),
@@ -333,7 +368,7 @@ pub struct VersionPath {
     #[param(value_type = String, format = "domain", min_length = 1, max_length = 2048)]
     domain: String,
     /// A module id (see `GET /plan`).
-    #[param(min_length = 1, max_length = 128)]
+    #[param(format = "module-id", min_length = 1, max_length = 128)]
     module: String,
     #[param(minimum = 1)]
     version: u32,
@@ -356,16 +391,8 @@ pub async fn snapshot_version(
     let domain = parse_one_domain(&p.domain)?;
     let snap = st
         .app
-        .store()
-        .get_snapshot(domain.as_str(), &p.module, i64::from(p.version))
-        .await
-        .map_err(pforge_app::AppError::from)?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "version {} of {} for {domain} is not stored",
-                p.version, p.module
-            ))
-        })?;
+        .snapshot(&domain, &p.module, i64::from(p.version))
+        .await?;
     Ok(Json(SnapshotWire::from(snap)).into_response())
 }
 
@@ -375,7 +402,7 @@ pub async fn snapshot_version(
 pub struct ModulePath {
     #[param(value_type = String, format = "domain", min_length = 1, max_length = 2048)]
     domain: String,
-    #[param(min_length = 1, max_length = 128)]
+    #[param(format = "module-id", min_length = 1, max_length = 128)]
     module: String,
 }
 
@@ -443,8 +470,9 @@ pub async fn brief(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
-    /// An age (`30m`, `12h`, `7d`) or an RFC 3339 time; default `7d`.
-    #[param(min_length = 1, max_length = 64)]
+    /// An age (a whole number of `s`, `m`, `h`, `d` or `w`: `30m`, `12h`, `7d`) or an RFC 3339
+    /// time; default `7d`.
+    #[param(schema_with = since_schema)]
     since: Option<String>,
     /// Only events at this level or above (default low).
     min_level: Option<LevelWire>,
@@ -452,13 +480,13 @@ pub struct ChangesQuery {
     #[param(value_type = Option<String>, format = "domain", min_length = 1, max_length = 2048)]
     domain: Option<String>,
     /// Only this module id.
-    #[param(min_length = 1, max_length = 128)]
+    #[param(format = "module-id", min_length = 1, max_length = 128)]
     module: Option<String>,
     /// At most this many per page (default 1000).
     #[param(minimum = 1, maximum = 10000)]
     limit: Option<u32>,
-    /// The previous page's `next_cursor`.
-    #[param(min_length = 1, max_length = 256)]
+    /// The previous page's `next_cursor`, unchanged.
+    #[param(pattern = "^[0-9a-f]{48}$")]
     cursor: Option<String>,
 }
 
@@ -481,7 +509,12 @@ pub async fn changes(
         .app
         .changes(&ChangeFilter {
             domain,
-            module: q.module,
+            module: q
+                .module
+                .as_deref()
+                .map(checked_module)
+                .transpose()?
+                .map(str::to_string),
             min_level: Some(min_level.into()),
             since: Some(since),
             cursor: q.cursor,
@@ -503,6 +536,7 @@ pub async fn changes(
 #[into_params(parameter_in = Query)]
 pub struct AlertsQuery {
     /// Only alerts in this state.
+    #[param(inline)]
     status: Option<AlertStatusWire>,
     /// At most this many, newest first (default 100).
     #[param(minimum = 1, maximum = 10000)]
@@ -589,12 +623,7 @@ pub async fn plan(State(st): State<HttpState>) -> ApiResult {
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
     ))]
 pub async fn list_targets(State(st): State<HttpState>) -> ApiResult {
-    let targets = st
-        .app
-        .store()
-        .list_targets()
-        .await
-        .map_err(pforge_app::AppError::from)?;
+    let targets = st.app.targets().await?;
     Ok(Json(TargetsPage {
         targets: targets.into_iter().map(Into::into).collect(),
     })
@@ -614,16 +643,8 @@ pub async fn add_targets(
     body: Result<Json<DomainsBody>, JsonRejection>,
 ) -> ApiResult {
     let Json(body) = body?;
-    let domains: Vec<String> = parse_domains(&body.domains)?
-        .into_iter()
-        .map(|d| d.to_string())
-        .collect();
-    let added = st
-        .app
-        .store()
-        .add_targets(&domains)
-        .await
-        .map_err(pforge_app::AppError::from)?;
+    let domains = parse_domains(&body.domains)?;
+    let added = st.app.add_targets(&domains).await?;
     let status = if added > 0 {
         StatusCode::CREATED
     } else {
@@ -644,16 +665,10 @@ pub async fn remove_targets(
     body: Result<Json<DomainsBody>, JsonRejection>,
 ) -> ApiResult {
     let Json(body) = body?;
-    let mut removed = 0;
-    for d in parse_domains(&body.domains)? {
-        removed += u64::from(
-            st.app
-                .store()
-                .remove_target(d.as_str())
-                .await
-                .map_err(pforge_app::AppError::from)?,
-        );
-    }
+    let removed = st
+        .app
+        .remove_targets(&parse_domains(&body.domains)?)
+        .await?;
     Ok(Json(Removed { removed }).into_response())
 }
 
@@ -671,13 +686,7 @@ pub async fn remove_target(
 ) -> ApiResult {
     let Path(p) = p?;
     let domain = parse_one_domain(&p.domain)?;
-    if st
-        .app
-        .store()
-        .remove_target(domain.as_str())
-        .await
-        .map_err(pforge_app::AppError::from)?
-    {
+    if st.app.remove_targets(std::slice::from_ref(&domain)).await? == 1 {
         Ok(Json(Removed { removed: 1 }).into_response())
     } else {
         Err(ApiError::not_found(format!(
@@ -700,6 +709,12 @@ mod tests {
             parse_since("soon").unwrap_err().code.name(),
             "invalid_input"
         );
+        // Only the documented forms: what the schema rejects, the server rejects too.
+        for outside in ["90", "1.5h", "7 d", "123456d", "d"] {
+            assert!(parse_since(outside).is_err(), "{outside}");
+        }
+        assert!(parse_since("99999w").is_ok());
+        assert!(parse_since("999999w").is_err());
     }
 
     #[test]

@@ -29,11 +29,7 @@ pub async fn readyz(State(st): State<HttpState>) -> Response {
     if st.stopping.is_cancelled() {
         return not_ready("shutting down");
     }
-    let check = async {
-        st.app.store().list_jobs(1).await?;
-        st.app.store().list_targets().await?;
-        Ok::<_, pforge_store::StoreError>(())
-    };
+    let check = st.app.check_ready();
     match tokio::time::timeout(DB_TIMEOUT, check).await {
         Ok(Ok(())) => Json(json!({"status": "ready"})).into_response(),
         Ok(Err(e)) => {
@@ -63,9 +59,8 @@ pub async fn metrics(State(st): State<HttpState>, headers: HeaderMap) -> Respons
             return (StatusCode::SERVICE_UNAVAILABLE, "metrics unavailable").into_response();
         }
     };
-    if let Some(m) = st.app.metrics() {
-        let refresh = m.refresh(st.app.store().clone(), &st.app.settings().config.budget);
-        match tokio::time::timeout(DB_TIMEOUT, refresh).await {
+    if st.app.metrics().is_some() {
+        match tokio::time::timeout(DB_TIMEOUT, st.app.refresh_metrics()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!("metrics: database gauges not refreshed: {e}"),
             Err(_) => tracing::warn!("metrics: database gauges not refreshed in time"),

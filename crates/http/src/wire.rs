@@ -345,9 +345,9 @@ pub struct ChangeWire {
     /// JSON Pointer with set elements named by identity (`/technologies/Algolia`).
     pub path: String,
     pub kind: ChangeKindWire,
-    #[schema(value_type = Option<Object>)]
+    /// Any JSON value (absent for an addition or removal).
     pub old_value: Option<Value>,
-    #[schema(value_type = Option<Object>)]
+    /// Any JSON value (absent for an addition or removal).
     pub new_value: Option<Value>,
 }
 
@@ -399,9 +399,9 @@ pub struct ChangeEventWire {
     pub version: i64,
     pub path: String,
     pub kind: ChangeKindWire,
-    #[schema(value_type = Option<Object>)]
+    /// Any JSON value (absent for an addition or removal).
     pub old_value: Option<Value>,
-    #[schema(value_type = Option<Object>)]
+    /// Any JSON value (absent for an addition or removal).
     pub new_value: Option<Value>,
     /// 0-100.
     pub significance: i64,
@@ -619,9 +619,11 @@ pub struct BriefWire {
     pub fetched_at: DateTime<Utc>,
     /// The brief, every claim cited with `[n]`.
     pub markdown: String,
-    #[schema(value_type = Object)]
+    /// The numbered sources: `{"n", "source", "provider"}` each.
+    #[schema(value_type = Vec<Object>)]
     pub footnotes: Value,
-    #[schema(value_type = Object)]
+    /// Modules the brief had no data from (ids).
+    #[schema(value_type = Vec<String>)]
     pub missing_modules: Value,
 }
 

@@ -40,7 +40,7 @@ pub use outbox::OutboxStore;
 pub use pacing::PacingStore;
 pub use postgres::PgStore;
 pub use queue::{QueueItem, QueueStatus, QueueStore, MAX_QUEUE_ATTEMPTS, QUEUE_CHANNEL};
-pub use snapshots::SnapshotStore;
+pub use snapshots::{SnapshotStore, CURSOR_PATTERN};
 pub use sqlite::SqliteStore;
 pub use targets::TargetStore;
 

@@ -2,8 +2,6 @@
 //! and the changes query, each written once over [`SnapshotTx`] and [`Backend`].
 
 use async_trait::async_trait;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use chrono::{DateTime, SubsecRound, Utc};
 use pforge_core::Level;
 use serde_json::Value;
@@ -207,7 +205,7 @@ fn key_of(n: &NewSnapshot) -> (&str, &str) {
 /// What a key's latest version is while a batch is being saved: one read from the database, or
 /// one this batch just created (index into its rows).
 enum Latest {
-    Stored(Snapshot),
+    Stored(Box<Snapshot>),
     Batch(usize),
 }
 
@@ -228,7 +226,7 @@ pub(crate) async fn save_batch<T: SnapshotTx + ?Sized>(
     let mut latest: Vec<Option<Latest>> = keys.iter().map(|_| None).collect();
     for s in tx.lock_latest(&keys).await? {
         if let Some(i) = slot(&keys, (s.domain.as_str(), s.module.as_str())) {
-            latest[i] = Some(Latest::Stored(s));
+            latest[i] = Some(Latest::Stored(Box::new(s)));
         }
     }
 
@@ -299,7 +297,7 @@ pub(crate) async fn save_batch<T: SnapshotTx + ?Sized>(
         }
         let version = prev_version.map_or(1, |v| v + 1);
         let derived = match &latest[k] {
-            Some(Latest::Stored(s)) => derive.derive(Some(s), new, version),
+            Some(Latest::Stored(s)) => derive.derive(Some(s.as_ref()), new, version),
             Some(Latest::Batch(r)) => derive.derive(Some(&as_stored(&rows[*r])), new, version),
             None => derive.derive(None, new, version),
         };
@@ -404,12 +402,21 @@ fn levels_at_or_above(min: Level) -> Vec<Level> {
         .collect()
 }
 
-/// The opaque cursor for "after this event": its detection time (microseconds) and id.
+/// How long a cursor is: 16 hex digits of the position's time (microseconds since the epoch,
+/// as the bits of an `i64`) and 32 of its event id. Every string of this many lower-case hex
+/// digits is a cursor ([`CURSOR_PATTERN`]), so a client that sends one never gets an error.
+pub const CURSOR_LEN: usize = 48;
+
+/// The form of every cursor, as a regular expression (the API documents it).
+pub const CURSOR_PATTERN: &str = "^[0-9a-f]{48}$";
+
+/// A page position as an opaque cursor (see [`CURSOR_LEN`]).
 pub(crate) fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.timestamp_micros()))
+    format!("{:016x}{}", at.timestamp_micros() as u64, id.simple())
 }
 
-/// Inverse of [`encode_cursor`]; anything else is [`StoreError::Invalid`].
+/// Inverse of [`encode_cursor`]; anything not of its form is [`StoreError::Invalid`]. A time
+/// beyond what dates can hold is clamped to the nearest one, so every well-formed cursor reads.
 pub(crate) fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), StoreError> {
     let bad = || {
         StoreError::Invalid(format!(
@@ -417,15 +424,21 @@ pub(crate) fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), Store
              or leave the cursor out to start from the newest"
         ))
     };
-    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (micros, id) = text.split_once('|').ok_or_else(bad)?;
-    let at = micros
-        .parse::<i64>()
-        .ok()
-        .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(bad)?;
-    let id = Uuid::parse_str(id).map_err(|_| bad())?;
+    let c = cursor.trim();
+    if c.len() != CURSOR_LEN
+        || !c
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(bad());
+    }
+    let micros = u64::from_str_radix(&c[..16], 16).map_err(|_| bad())? as i64;
+    let at = DateTime::from_timestamp_micros(micros).unwrap_or(if micros < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    });
+    let id = Uuid::parse_str(&c[16..]).map_err(|_| bad())?;
     Ok((at, id))
 }
 
@@ -449,7 +462,8 @@ mod tests {
             "",
             "!!!",
             "bm90LWEtY3Vyc29y",
-            &URL_SAFE_NO_PAD.encode("12|not-a-uuid"),
+            "0123456789abcdef0123456789abcdef0123456789abcde",
+            "0123456789ABCDEF0123456789abcdef0123456789abcdef",
         ] {
             let err = decode_cursor(bad).unwrap_err();
             assert!(
@@ -470,6 +484,13 @@ mod tests {
         #[test]
         fn arbitrary_cursors_never_panic(text in ".{0,80}") {
             let _ = decode_cursor(&text);
+        }
+
+        /// The API promises that every string of the documented form is accepted.
+        #[test]
+        fn every_cursor_of_the_documented_form_decodes(text in "[0-9a-f]{48}") {
+            prop_assert!(regex::Regex::new(CURSOR_PATTERN).unwrap().is_match(&text));
+            prop_assert!(decode_cursor(&text).is_ok());
         }
     }
 }

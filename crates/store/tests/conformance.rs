@@ -1750,7 +1750,7 @@ async fn changes_are_filtered_newest_first_in_pages(h: Harness) {
     assert_eq!(all.len(), 60);
     let newest = |all: &[ChangeEvent], keep: &dyn Fn(&ChangeEvent) -> bool| {
         let mut v: Vec<ChangeEvent> = all.iter().filter(|e| keep(e)).cloned().collect();
-        v.sort_by(|a, b| (b.detected_at, b.id).cmp(&(a.detected_at, a.id)));
+        v.sort_by_key(|e| std::cmp::Reverse((e.detected_at, e.id)));
         v
     };
 

@@ -163,7 +163,7 @@ impl App {
     }
 
     /// What changed in `module` between versions `from` and `to` (default: the latest and the
-    /// one before it). Set arrays are compared by identity, so the diff reads "Algolia
+    /// one before it; equal versions give an empty diff). Set arrays are compared by identity, so the diff reads "Algolia
     /// removed", not index shuffles.
     pub async fn diff(
         &self,
@@ -181,13 +181,17 @@ impl App {
                     "nothing stored for {domain} module {module}: check the module id (`pforge plan`) or enrich first"
                 ))
             })?;
+        // Any two versions compare, in either order (`from` > `to` reads what changed going
+        // back); the default is the newest change, or nothing at all when there is one version.
         let to = to.unwrap_or(latest.version);
-        let from = from.unwrap_or(to - 1);
-        if from < 1 || from >= to {
-            return Err(AppError::invalid(format!(
-                "nothing to compare: --from {from} --to {to} (the latest version is {}; --from must be below --to)",
-                latest.version
-            )));
+        let from = from.unwrap_or((to - 1).max(1));
+        for v in [from, to] {
+            if v < 1 {
+                return Err(AppError::invalid(format!(
+                    "version {v} does not exist: versions count from 1 (the latest is {})",
+                    latest.version
+                )));
+            }
         }
         let fetch = |v: i64| async move {
             store

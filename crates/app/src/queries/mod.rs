@@ -8,9 +8,13 @@ pub mod estimate;
 pub mod history;
 pub mod intelligence;
 pub mod jobs;
+pub mod snapshots;
+pub mod targets;
 
 pub use brief::{Brief, BRIEF_MODULE};
 pub use estimate::{Estimate, ProviderEstimate};
 pub use history::{ChangeFilter, VersionDiff, VersionEntry, MAX_PAGE};
 pub use intelligence::{DomainIntel, ModuleIntel};
 pub use jobs::{parse_job_id, JobProgress};
+/// The form of every changes cursor (the API documents it; any string of this form is accepted).
+pub use pforge_store::CURSOR_PATTERN;
