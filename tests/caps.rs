@@ -135,7 +135,7 @@ fn worker(sb: &Sandbox, db: &str, provider: &Provider, log: &Path, extra: &[&str
     let file = std::fs::File::create(log).unwrap();
     pforge_cmd(&sb.config(), db)
         .args(["worker", "--once", "--fixtures-url", &provider.url])
-        .args(["--poll-secs", "0.2", "--batch", "8", "--concurrency", "8"])
+        .args(["--poll-secs", "0.2", "--batch", "8"])
         .args(extra)
         .env("SIMILARWEB_API_KEY", "test-key")
         .stdout(Stdio::null())
@@ -192,7 +192,7 @@ async fn daily_cap_is_exact_across_three_workers() {
     let logs = logs(&sb);
     let mut workers: Vec<_> = logs
         .iter()
-        .map(|l| worker(&sb, &pg.url, &provider, l, &[]))
+        .map(|l| worker(&sb, &pg.url, &provider, l, &["--concurrency", "8"]))
         .collect();
     wait_all(&mut workers, &logs, 0).await;
 
@@ -256,7 +256,7 @@ async fn job_spend_cap_is_exact_across_three_workers() {
     let logs = logs(&sb);
     let mut workers: Vec<_> = logs
         .iter()
-        .map(|l| worker(&sb, &pg.url, &provider, l, &[]))
+        .map(|l| worker(&sb, &pg.url, &provider, l, &["--concurrency", "8"]))
         .collect();
     wait_all(&mut workers, &logs, 0).await;
 
@@ -299,7 +299,15 @@ async fn a_killed_workers_holds_stay_counted_and_the_cap_stays_exact() {
     let logs = logs(&sb);
     let mut workers: Vec<_> = logs
         .iter()
-        .map(|l| worker(&sb, &pg.url, &provider, l, &["--lease-secs", "2"]))
+        .map(|l| {
+            worker(
+                &sb,
+                &pg.url,
+                &provider,
+                l,
+                &["--lease-secs", "2", "--concurrency", "8"],
+            )
+        })
         .collect();
     let pool = pg.pool().await;
     let started = Instant::now();
