@@ -2,7 +2,7 @@
 //! gateway), opened once per process and shared by every front end. The plan and the versioner
 //! are built on first use, so commands that only read the store never load fingerprints.
 
-use crate::adapters::{StoreLedger, StoreLimiter};
+use crate::adapters::{StoreLedger, StoreLimiter, DEFAULT_HOLD};
 use crate::error::{AppError, AppResult};
 use crate::metrics::AppMetrics;
 use crate::settings::Settings;
@@ -28,10 +28,6 @@ pub enum Role {
     Service,
 }
 
-/// How often a service re-reads shared spend from the ledger: each process can overshoot a
-/// shared cap by what the others charge within this interval.
-const LEDGER_REFRESH: Duration = Duration::from_secs(2);
-
 /// The application. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
@@ -41,6 +37,8 @@ pub struct App {
 struct Inner {
     settings: Settings,
     role: Role,
+    /// How long credit holds last (see [`OpenOptions::hold`]).
+    hold: Duration,
     store: Arc<dyn Store>,
     plan: OnceLock<Arc<Plan>>,
     versioner: OnceLock<Arc<Versioner>>,
@@ -64,6 +62,9 @@ pub struct OpenOptions {
     pub role: Role,
     /// Collect metrics for a `/metrics` endpoint (the daemon, workers with `--metrics-bind`).
     pub metrics: bool,
+    /// How long the budget's holds on credits last before a dead holder's are settled as
+    /// "outcome unknown" (still counted): the worker lease, so both expire together.
+    pub hold: Duration,
 }
 
 impl OpenOptions {
@@ -72,6 +73,7 @@ impl OpenOptions {
         OpenOptions {
             role: Role::OneShot,
             metrics: false,
+            hold: DEFAULT_HOLD,
         }
     }
 
@@ -80,7 +82,14 @@ impl OpenOptions {
         OpenOptions {
             role: Role::Service,
             metrics,
+            hold: DEFAULT_HOLD,
         }
+    }
+
+    /// Sets how long credit holds last (a worker passes its `--lease-secs`).
+    pub fn with_hold(mut self, hold: Duration) -> Self {
+        self.hold = hold;
+        self
     }
 }
 
@@ -113,6 +122,7 @@ impl App {
             inner: Arc::new(Inner {
                 settings,
                 role: options.role,
+                hold: options.hold,
                 store,
                 plan: OnceLock::new(),
                 versioner: OnceLock::new(),
@@ -229,8 +239,9 @@ impl App {
     }
 
     /// The gateway a job runs with: the process's own, or, when the job has its own spend cap,
-    /// one that also counts that cap (same ledger and caps; its pacing is shared with other
-    /// processes through the database like every service's).
+    /// one that also holds every call against that cap, summed in the ledger over every process
+    /// running the job (same ledger and caps; its pacing is shared with other processes through
+    /// the database like every service's).
     pub fn gateway_for_spend_cap(&self, max_spend: Option<f64>) -> AppResult<Gateway> {
         match max_spend {
             None => self.gateway(),
@@ -242,18 +253,18 @@ impl App {
         let cfg = &self.inner.settings.config;
         let mut caps = cfg.budget.clone();
         let store = self.inner.store.clone();
-        let mut builder = pforge_budget::Gateway::builder(cfg.providers.clone())
-            .ledger(Arc::new(StoreLedger::new(store.clone())));
+        let ledger = StoreLedger::new(store.clone()).hold_for(self.inner.hold);
+        let mut builder =
+            pforge_budget::Gateway::builder(cfg.providers.clone()).ledger(Arc::new(ledger));
         if self.inner.role == Role::Service {
             caps.per_run = None;
-            builder = builder.ledger_refresh(LEDGER_REFRESH);
             if self.inner.settings.is_postgres() {
                 builder = builder.shared_limiter(Arc::new(StoreLimiter::new(store)));
             }
         }
         builder = builder.caps(caps);
         if let Some(credits) = run_budget {
-            builder = builder.run_budget(credits);
+            builder = builder.job_spend_cap(credits);
         }
         // Only the process's own gateway registers its counters (a registry takes each name
         // once); per-job gateways count their spend in the ledger like every other.

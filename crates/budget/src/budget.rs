@@ -1,197 +1,143 @@
-//! Spend accounting: reserve before a call is sent, commit or release after. Reservations are
-//! checked and taken under one in-process lock, so concurrent modules can never push spend past
-//! a cap; committed charges go to the [`Ledger`] so caps hold across restarts.
-//!
-//! Spend is re-read from the ledger every [`REFRESH`], so workers sharing one database see each
-//! other's charges within that delay (the cross-process bound is therefore "cap + what other
-//! workers spend in one refresh interval"; within a process the cap is exact).
+//! Spend accounting: hold before a call is sent, commit or release after. Every cap that applies
+//! to a call (per provider and in total, per day and per month, and the job's own spend cap) is
+//! checked and held by the [`Ledger`] atomically with the check, so processes sharing one ledger
+//! (workers on one database) together never spend past a cap, not by one credit. Only the
+//! per-run cap (`[budget] per_run`, one process's run by definition) is counted here, in memory.
 
 use crate::caps::{BudgetConfig, Period};
-use crate::ledger::{Ledger, LedgerEntry};
+use crate::ledger::{Hold, HoldId, Ledger, LedgerCap, LedgerEntry};
 use crate::GatewayError;
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 /// Tolerance for float sums of credits.
 const EPS: f64 = 1e-9;
 
-/// How often persisted spend is re-read, to see charges made by other processes.
-const REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Whose spend a counter tracks.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Scope {
-    Provider(String),
-    Total,
-}
-
-/// Spend in one window of one scope.
-#[derive(Debug, Clone)]
-struct Window {
-    start: DateTime<Utc>,
-    /// Committed spend: the ledger's total when loaded, plus this process's commits since.
-    spent: f64,
-    /// Held by calls in flight (including commits still being written to the ledger).
-    reserved: f64,
-    loaded_at: Instant,
-}
-
 #[derive(Default)]
-struct State {
-    windows: HashMap<(Scope, Period), Window>,
-    run_spent: f64,
-    run_reserved: f64,
+struct RunState {
+    spent: f64,
+    reserved: f64,
 }
 
-/// One cap that applies to a call.
+/// One cap that applies to a call, named the way errors and `[budget]` keys name it.
 struct Cap {
-    scope: Scope,
-    period: Period,
-    limit: f64,
+    /// `similarweb daily`, `total monthly`, `job`.
+    name: String,
+    cap: LedgerCap,
+    resets_at: Option<DateTime<Utc>>,
 }
 
-/// The gateway's budget: caps, the in-process reservations and the persistent ledger.
+/// The gateway's budget: caps, the per-run count and the ledger that holds everything else.
 pub(crate) struct Budget {
     caps: BudgetConfig,
+    /// The spend cap of the job every call belongs to, summed over all its processes.
+    job_cap: Option<f64>,
     ledger: Arc<dyn Ledger>,
-    state: Mutex<State>,
-    /// How often persisted spend is re-read ([`REFRESH`] unless the builder set it).
-    refresh: std::time::Duration,
+    run: Mutex<RunState>,
 }
 
 /// Credits held for one call in flight. Dropping it without [`Reservation::commit`] releases
 /// the credits (the call was not charged, or the task was cancelled).
 pub(crate) struct Reservation {
     budget: Arc<Budget>,
-    provider: String,
-    cost: f64,
-    windows: Vec<((Scope, Period), DateTime<Utc>)>,
-    /// The charge is being written to the ledger: if the task is cancelled now, still count it.
+    /// None when no cap needed the ledger to hold (the charge is then recorded on commit).
+    hold: Option<HoldId>,
+    entry: LedgerEntry,
+    /// The charge is being written to the ledger: if the task is cancelled now, keep the hold
+    /// (it is settled as unknown, still counted) and count it in this run.
     committing: bool,
     done: bool,
 }
 
+/// What a call is, for the ledger: who makes it and for whom.
+pub(crate) struct CallParts<'a> {
+    pub provider: &'a str,
+    pub module: Option<&'a str>,
+    pub domain: Option<&'a str>,
+    pub job: Option<&'a str>,
+}
+
 impl Budget {
-    pub(crate) fn new(caps: BudgetConfig, ledger: Arc<dyn Ledger>) -> Self {
+    pub(crate) fn new(caps: BudgetConfig, job_cap: Option<f64>, ledger: Arc<dyn Ledger>) -> Self {
         Budget {
             caps,
+            job_cap,
             ledger,
-            state: Mutex::new(State::default()),
-            refresh: REFRESH,
+            run: Mutex::new(RunState::default()),
         }
     }
 
-    /// Re-reads persisted spend this often: shorter tightens caps shared by several workers
-    /// (each can overshoot by what the others spend in one interval) at one ledger read per cap
-    /// per interval.
-    pub(crate) fn with_refresh(mut self, every: std::time::Duration) -> Self {
-        self.refresh = every;
-        self
-    }
-
-    fn caps_for(&self, provider: &str) -> Vec<Cap> {
+    fn caps_for(&self, call: &CallParts<'_>, now: DateTime<Utc>) -> Vec<Cap> {
         let mut caps = Vec::new();
-        if let Some(pc) = self.caps.providers.get(provider) {
-            let scope = Scope::Provider(provider.to_string());
-            if let Some(limit) = pc.daily {
-                caps.push(Cap {
-                    scope: scope.clone(),
-                    period: Period::Day,
+        let mut window = |who: &str, provider: Option<&str>, period: Period, limit: f64| {
+            caps.push(Cap {
+                name: format!("{who} {}", period.name()),
+                cap: LedgerCap {
+                    provider: provider.map(str::to_string),
+                    job: None,
+                    since: Some(period.start(now)),
                     limit,
-                });
+                },
+                resets_at: Some(period.reset(now)),
+            })
+        };
+        if let Some(pc) = self.caps.providers.get(call.provider) {
+            if let Some(limit) = pc.daily {
+                window(call.provider, Some(call.provider), Period::Day, limit);
             }
             if let Some(limit) = pc.monthly {
-                caps.push(Cap {
-                    scope,
-                    period: Period::Month,
-                    limit,
-                });
+                window(call.provider, Some(call.provider), Period::Month, limit);
             }
         }
         if let Some(limit) = self.caps.total_daily {
-            caps.push(Cap {
-                scope: Scope::Total,
-                period: Period::Day,
-                limit,
-            });
+            window("total", None, Period::Day, limit);
         }
         if let Some(limit) = self.caps.total_monthly {
+            window("total", None, Period::Month, limit);
+        }
+        if let (Some(limit), Some(job)) = (self.job_cap, call.job) {
             caps.push(Cap {
-                scope: Scope::Total,
-                period: Period::Month,
-                limit,
+                name: "job".into(),
+                cap: LedgerCap {
+                    provider: None,
+                    job: Some(job.to_string()),
+                    since: None,
+                    limit,
+                },
+                resets_at: None,
             });
         }
         caps
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RunState> {
         // A panic while holding this lock cannot leave counters half-updated (each update is a
         // couple of float additions), so a poisoned lock is safe to keep using.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.run.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Loads persisted spend for windows not yet seen (first use, a new day/month) or not
-    /// re-read for [`REFRESH`].
-    async fn load_missing(&self, caps: &[Cap], now: DateTime<Utc>) -> Result<(), GatewayError> {
-        let missing: Vec<(Scope, Period, DateTime<Utc>)> = {
-            let st = self.lock();
-            caps.iter()
-                .map(|c| (c.scope.clone(), c.period, c.period.start(now)))
-                .filter(|(s, p, start)| {
-                    st.windows
-                        .get(&(s.clone(), *p))
-                        .is_none_or(|w| w.start != *start || w.loaded_at.elapsed() > self.refresh)
-                })
-                .collect()
-        };
-        for (scope, period, start) in missing {
-            let provider = match &scope {
-                Scope::Provider(p) => Some(p.as_str()),
-                Scope::Total => None,
-            };
-            let spent = self
-                .ledger
-                .spent_since(provider, start)
-                .await
-                .map_err(|e| GatewayError::Config {
-                    provider: provider.unwrap_or("*").to_string(),
-                    reason: format!("cannot read spend so far: {e}"),
-                })?;
-            let mut st = self.lock();
-            let fresh = Window {
-                start,
-                spent,
-                reserved: 0.0,
-                loaded_at: Instant::now(),
-            };
-            let w = st.windows.entry((scope, period)).or_insert(fresh.clone());
-            if w.start != start {
-                *w = fresh;
-            } else {
-                // Commits reach the ledger before they leave `reserved`, so the ledger's total
-                // never misses a charge this process still counts only as reserved.
-                w.spent = spent;
-                w.loaded_at = fresh.loaded_at;
-            }
+    /// The per-run cap, or (when a job cap is set but the call names no job) the job cap counted
+    /// in this process: checked and reserved in memory.
+    fn run_limit(&self, call: &CallParts<'_>) -> Option<f64> {
+        match (
+            self.caps.per_run,
+            self.job_cap.filter(|_| call.job.is_none()),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        Ok(())
     }
 
     /// Holds `cost` credits against every cap that applies, or names the first cap it would break.
     pub(crate) async fn reserve(
         self: &Arc<Self>,
-        provider: &str,
+        call: CallParts<'_>,
         cost: f64,
     ) -> Result<Reservation, GatewayError> {
         let now = Utc::now();
-        let caps = self.caps_for(provider);
-        self.load_missing(&caps, now).await?;
-        let mut st = self.lock();
-        if let Some(limit) = self.caps.per_run {
-            let used = st.run_spent + st.run_reserved;
+        if let Some(limit) = self.run_limit(&call) {
+            let mut st = self.lock();
+            let used = st.spent + st.reserved;
             if used + cost > limit + EPS {
                 return Err(GatewayError::Budget {
                     cap: "run".into(),
@@ -201,111 +147,139 @@ impl Budget {
                     resets_at: None,
                 });
             }
+            st.reserved += cost;
         }
-        let mut windows = Vec::with_capacity(caps.len());
-        for cap in &caps {
-            let start = cap.period.start(now);
-            let used = st
-                .windows
-                .get(&(cap.scope.clone(), cap.period))
-                .filter(|w| w.start == start)
-                .map(|w| w.spent + w.reserved)
-                .unwrap_or(0.0);
-            if used + cost > cap.limit + EPS {
-                let who = match &cap.scope {
-                    Scope::Provider(p) => p.as_str(),
-                    Scope::Total => "total",
-                };
-                return Err(GatewayError::Budget {
-                    cap: format!("{who} {}", cap.period.name()),
-                    spent: used,
-                    limit: cap.limit,
-                    cost,
-                    resets_at: Some(cap.period.reset(now)),
-                });
-            }
-            windows.push(((cap.scope.clone(), cap.period), start));
-        }
-        for (key, start) in &windows {
-            let w = st.windows.entry(key.clone()).or_insert(Window {
-                start: *start,
-                spent: 0.0,
-                reserved: 0.0,
-                loaded_at: Instant::now(),
-            });
-            w.reserved += cost;
-        }
-        st.run_reserved += cost;
-        Ok(Reservation {
+        let mut reservation = Reservation {
             budget: Arc::clone(self),
-            provider: provider.to_string(),
-            cost,
-            windows,
+            hold: None,
+            entry: LedgerEntry {
+                provider: call.provider.to_string(),
+                module: call.module.map(str::to_string),
+                domain: call.domain.map(str::to_string),
+                job: call.job.map(str::to_string),
+                cost,
+                status: None,
+                at: now,
+                request: None,
+            },
             committing: false,
             done: false,
-        })
+        };
+        let caps = self.caps_for(&call, now);
+        if caps.is_empty() {
+            return Ok(reservation);
+        }
+        let ledger_caps: Vec<LedgerCap> = caps.iter().map(|c| c.cap.clone()).collect();
+        let held = self
+            .ledger
+            .hold(&reservation.entry, &ledger_caps)
+            .await
+            .map_err(|e| GatewayError::Config {
+                provider: call.provider.to_string(),
+                reason: format!("cannot hold credits for this call (not sent): {e}"),
+            })?;
+        match held {
+            Hold::Held(id) => {
+                reservation.hold = Some(id);
+                Ok(reservation)
+            }
+            Hold::Refused { cap, spent } => {
+                let (name, limit, resets_at) = caps
+                    .get(cap)
+                    .map(|c| (c.name.clone(), c.cap.limit, c.resets_at))
+                    .unwrap_or_else(|| ("unknown".into(), 0.0, None));
+                Err(GatewayError::Budget {
+                    cap: name,
+                    spent,
+                    limit,
+                    cost,
+                    resets_at,
+                })
+            }
+        }
     }
 
     /// Credits committed in this process run.
     pub(crate) fn run_spent(&self) -> f64 {
-        self.lock().run_spent
+        self.lock().spent
     }
 
-    fn settle(&self, r: &Reservation, charged: bool) {
-        let mut st = self.lock();
-        for (key, start) in &r.windows {
-            if let Some(w) = st.windows.get_mut(key) {
-                if w.start == *start {
-                    w.reserved = (w.reserved - r.cost).max(0.0);
-                    if charged {
-                        w.spent += r.cost;
-                    }
-                }
-            }
+    fn settle_run(&self, cost: f64, charged: bool, counted: bool) {
+        if !counted {
+            return;
         }
-        st.run_reserved = (st.run_reserved - r.cost).max(0.0);
+        let mut st = self.lock();
+        st.reserved = (st.reserved - cost).max(0.0);
         if charged {
-            st.run_spent += r.cost;
+            st.spent += cost;
         }
     }
 }
 
 impl Reservation {
-    /// Turns the hold into a charge and writes it to the ledger. A ledger write failure is
-    /// logged, not returned: the call has happened and its answer is still worth using.
-    pub(crate) async fn commit(mut self, entry: LedgerEntryParts) {
+    fn counted_in_run(&self) -> bool {
+        let call = CallParts {
+            provider: &self.entry.provider,
+            module: None,
+            domain: None,
+            job: self.entry.job.as_deref(),
+        };
+        self.budget.run_limit(&call).is_some()
+    }
+
+    /// Turns the hold into a charge in the ledger. A ledger write failure is logged, not
+    /// returned: the call has happened and its answer is still worth using (the hold then
+    /// expires as unknown and stays counted).
+    pub(crate) async fn commit(mut self, parts: LedgerEntryParts) {
         self.committing = true;
         let entry = LedgerEntry {
-            provider: self.provider.clone(),
-            module: entry.module,
-            domain: entry.domain,
-            job: entry.job,
-            cost: self.cost,
-            status: entry.status,
-            at: Utc::now(),
-            request: entry.request,
+            status: parts.status,
+            request: parts.request,
+            ..self.entry.clone()
         };
-        if let Err(e) = self.budget.ledger.record(&entry).await {
+        let written = match self.hold {
+            Some(id) => self.budget.ledger.commit(id, &entry).await,
+            None => match self.budget.ledger.hold(&entry, &[]).await {
+                Ok(Hold::Held(id)) => self.budget.ledger.commit(id, &entry).await,
+                Ok(Hold::Refused { .. }) => Ok(()),
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = written {
             tracing::error!(provider = %entry.provider, cost = entry.cost, "{e}");
         }
         self.done = true;
-        self.budget.settle(&self, true);
+        self.budget
+            .settle_run(self.entry.cost, true, self.counted_in_run());
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        if !self.done {
-            self.budget.settle(self, self.committing);
+        if self.done {
+            return;
+        }
+        self.budget
+            .settle_run(self.entry.cost, self.committing, self.counted_in_run());
+        if self.committing {
+            return;
+        }
+        // Not charged: give the credits back. A release that cannot run (no runtime) or fails
+        // leaves the hold to expire as unknown, which only ever errs towards spending less.
+        if let (Some(id), Ok(rt)) = (self.hold, tokio::runtime::Handle::try_current()) {
+            let ledger = self.budget.ledger.clone();
+            let provider = self.entry.provider.clone();
+            rt.spawn(async move {
+                if let Err(e) = ledger.release(id).await {
+                    tracing::warn!(%provider, "cannot release held credits (they stay counted until the day/month ends): {e}");
+                }
+            });
         }
     }
 }
 
-/// What the caller knows about a charged call, beyond provider and cost.
+/// What the caller knows about a charged call once it answered.
 pub(crate) struct LedgerEntryParts {
-    pub module: Option<String>,
-    pub domain: Option<String>,
-    pub job: Option<String>,
     pub status: Option<u16>,
     pub request: Option<String>,
 }
@@ -318,52 +292,86 @@ mod tests {
 
     fn parts() -> LedgerEntryParts {
         LedgerEntryParts {
-            module: None,
-            domain: None,
-            job: None,
             status: Some(200),
             request: None,
         }
     }
 
+    fn call<'a>(job: Option<&'a str>) -> CallParts<'a> {
+        CallParts {
+            provider: "sw",
+            module: None,
+            domain: None,
+            job,
+        }
+    }
+
     #[tokio::test]
-    async fn spend_loaded_from_ledger_counts_and_release_frees() {
+    async fn holds_count_until_released_and_commits_persist() {
         let ledger = Arc::new(MemoryLedger::new());
-        ledger
-            .record(&LedgerEntry {
-                provider: "sw".into(),
-                module: None,
-                domain: None,
-                job: None,
-                cost: 8.0,
-                status: Some(200),
-                at: Utc::now(),
-                request: None,
-            })
-            .await
-            .unwrap();
         let mut caps = BudgetConfig::default();
         caps.providers.insert(
             "sw".into(),
             ProviderCaps {
-                daily: Some(10.0),
+                daily: Some(3.0),
                 monthly: None,
             },
         );
-        let b = Arc::new(Budget::new(caps, ledger.clone()));
-        let r1 = b.reserve("sw", 1.0).await.unwrap();
-        let r2 = b.reserve("sw", 1.0).await.unwrap();
-        let err = b.reserve("sw", 1.0).await.err().unwrap();
-        assert!(
-            err.to_string().contains("`sw daily` reached (10/10"),
-            "{err}"
-        );
+        let b = Arc::new(Budget::new(caps, None, ledger.clone()));
+        let r1 = b.reserve(call(None), 1.0).await.unwrap();
+        let r2 = b.reserve(call(None), 1.0).await.unwrap();
+        let r3 = b.reserve(call(None), 1.0).await.unwrap();
+        let err = b.reserve(call(None), 1.0).await.err().unwrap();
+        assert!(err.to_string().contains("`sw daily` reached (3/3"), "{err}");
         drop(r2);
+        // The release runs on the runtime; let it.
+        tokio::task::yield_now().await;
         r1.commit(parts()).await;
-        let r3 = b.reserve("sw", 1.0).await.unwrap();
         r3.commit(parts()).await;
-        assert!(b.reserve("sw", 1.0).await.is_err());
+        let r4 = b.reserve(call(None), 1.0).await.unwrap();
+        r4.commit(parts()).await;
+        assert!(b.reserve(call(None), 1.0).await.is_err());
         assert_eq!(ledger.entries().len(), 3);
-        assert_eq!(b.run_spent(), 2.0);
+        assert_eq!(
+            b.run_spent(),
+            0.0,
+            "no per-run cap: nothing counted per run"
+        );
+
+        // A new budget over the same ledger (a restart, another process) sees the spend.
+        let again = Arc::new(Budget::new(b.caps.clone(), None, ledger.clone()));
+        assert!(again.reserve(call(None), 1.0).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_job_cap_sums_the_job_in_the_ledger_and_no_other() {
+        let ledger = Arc::new(MemoryLedger::new());
+        let a = Arc::new(Budget::new(
+            BudgetConfig::default(),
+            Some(2.0),
+            ledger.clone(),
+        ));
+        let b = Arc::new(Budget::new(
+            BudgetConfig::default(),
+            Some(2.0),
+            ledger.clone(),
+        ));
+        a.reserve(call(Some("j1")), 1.0)
+            .await
+            .unwrap()
+            .commit(parts())
+            .await;
+        b.reserve(call(Some("j1")), 1.0)
+            .await
+            .unwrap()
+            .commit(parts())
+            .await;
+        let err = a.reserve(call(Some("j1")), 1.0).await.err().unwrap();
+        assert!(err.to_string().contains("`job` reached (2/2"), "{err}");
+        b.reserve(call(Some("j2")), 1.0)
+            .await
+            .unwrap()
+            .commit(parts())
+            .await;
     }
 }

@@ -122,6 +122,11 @@ pub enum GatewayError {
 
 fn budget_hint(cap: &str, resets_at: &Option<DateTime<Utc>>) -> String {
     match resets_at {
+        None if cap == "job" => {
+            "the job's own spend cap (max_spend), counted over every worker running it; \
+             raise it for a new job"
+                .to_string()
+        }
         None => "raise --max-spend or [budget] per_run".to_string(),
         Some(at) => {
             let at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

@@ -4,7 +4,7 @@
 //! batchable are served item by item and merged into shared requests (`batch.rs`).
 
 use crate::batch::Batcher;
-use crate::budget::{Budget, LedgerEntryParts};
+use crate::budget::{Budget, CallParts, LedgerEntryParts};
 use crate::cache::{new_cache, CacheKey, Cached, Entry, ResponseCache};
 use crate::caps::BudgetConfig;
 use crate::config::ChargeMode;
@@ -75,7 +75,7 @@ pub struct GatewayBuilder {
     metrics: GatewayMetrics,
     cache_capacity_bytes: u64,
     shared: Option<Arc<dyn SharedLimiter>>,
-    ledger_refresh: Option<Duration>,
+    job_cap: Option<f64>,
 }
 
 impl GatewayBuilder {
@@ -117,10 +117,11 @@ impl GatewayBuilder {
         self
     }
 
-    /// How often spend is re-read from the ledger (default 30 s). Workers sharing caps use a
-    /// shorter interval: each can overshoot a cap by what the others spend in one interval.
-    pub fn ledger_refresh(mut self, every: Duration) -> Self {
-        self.ledger_refresh = Some(every);
+    /// Most credits one job may spend, summed in the ledger over every process working on it
+    /// (a job's `max_spend`): calls through [`Gateway::for_job`] handles are held against the
+    /// job's charges; calls that name no job count against this process's run instead.
+    pub fn job_spend_cap(mut self, credits: f64) -> Self {
+        self.job_cap = Some(credits);
         self
     }
 
@@ -135,10 +136,7 @@ impl GatewayBuilder {
             caps.per_run = Some(run);
         }
         let ledger = self.ledger.unwrap_or_else(|| Arc::new(MemoryLedger::new()));
-        let mut budget = Budget::new(caps, ledger);
-        if let Some(every) = self.ledger_refresh {
-            budget = budget.with_refresh(every);
-        }
+        let budget = Budget::new(caps, self.job_cap, ledger);
         Ok(Gateway {
             inner: Arc::new(Inner {
                 providers: self.providers,
@@ -170,7 +168,7 @@ impl Gateway {
             metrics: GatewayMetrics::default(),
             cache_capacity_bytes: 256 * 1024 * 1024,
             shared: None,
-            ledger_refresh: None,
+            job_cap: None,
         }
     }
 
@@ -424,7 +422,15 @@ impl Gateway {
             Some(
                 self.inner
                     .budget
-                    .reserve(&call.provider, cost)
+                    .reserve(
+                        CallParts {
+                            provider: &call.provider,
+                            module: call.module.as_deref(),
+                            domain: call.domain.as_deref(),
+                            job: call.job.as_deref(),
+                        },
+                        cost,
+                    )
                     .await
                     .map_err(refuse)?,
             )
@@ -506,9 +512,6 @@ impl Gateway {
                 metrics.spend.get_or_create(&label).inc_by(cost);
                 reservation
                     .commit(LedgerEntryParts {
-                        module: call.module.clone(),
-                        domain: call.domain.clone(),
-                        job: call.job.clone(),
                         status,
                         request: Some(format!("GET {}#{attempt_no}", rt.masker.url(url))),
                     })

@@ -30,7 +30,7 @@ pub use config::{
 };
 pub use error::GatewayError;
 pub use gateway::{Gateway, GatewayBuilder};
-pub use ledger::{Ledger, LedgerEntry, LedgerError, MemoryLedger};
+pub use ledger::{Hold, HoldId, Ledger, LedgerCap, LedgerEntry, LedgerError, MemoryLedger};
 pub use metrics::{CallLabels, GatewayMetrics, ProviderLabel, RefusalLabels};
 pub use shared::SharedLimiter;
 pub use ssrf::forbidden_range;

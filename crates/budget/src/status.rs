@@ -13,7 +13,11 @@ pub struct CapStatus {
     pub scope: String,
     /// `daily` or `monthly`.
     pub period: &'static str,
+    /// Charged, held and unknown credits in the period.
     pub spent: f64,
+    /// The part of `spent` whose outcome is unknown: held by a worker that died before it could
+    /// say whether the provider billed the call (counted as spent, shown apart).
+    pub unknown: f64,
     pub limit: f64,
     pub remaining: f64,
     pub resets_at: DateTime<Utc>,
@@ -43,10 +47,12 @@ pub async fn cap_status(
     let mut out = Vec::with_capacity(caps.len());
     for (provider, period, limit) in caps {
         let spent = ledger.spent_since(provider, period.start(now)).await?;
+        let unknown = ledger.unknown_since(provider, period.start(now)).await?;
         out.push(CapStatus {
             scope: provider.unwrap_or("total").to_string(),
             period: period.name(),
             spent,
+            unknown,
             limit,
             remaining: (limit - spent).max(0.0),
             resets_at: period.reset(now),

@@ -535,7 +535,10 @@ pub struct CapWire {
     pub scope: String,
     /// daily or monthly.
     pub period: String,
+    /// Charged, held and unknown credits in the period.
     pub spent: f64,
+    /// Part of `spent` held by a worker that died before saying whether the call was billed.
+    pub unknown: f64,
     pub limit: f64,
     pub remaining: f64,
     pub resets_at: DateTime<Utc>,
@@ -547,6 +550,7 @@ impl From<CapStatus> for CapWire {
             scope: c.scope,
             period: c.period.to_string(),
             spent: c.spent,
+            unknown: c.unknown,
             limit: c.limit,
             remaining: c.remaining,
             resets_at: c.resets_at,

@@ -1,8 +1,9 @@
 //! What a database backend implements. The capability traits' rules (saving a snapshot,
 //! claiming queue rows, cancelling a job, ...) are written once, as provided methods, over the
-//! primitives of a write transaction ([`WriteTx`]: [`SnapshotTx`], [`JobTx`], [`QueueTx`]); a
-//! backend supplies those primitives (each one or two SQL statements, no decisions), its read
-//! queries (the required methods of each capability trait) and [`Backend`] itself.
+//! primitives of a write transaction ([`WriteTx`]: [`SnapshotTx`], [`JobTx`], [`QueueTx`],
+//! [`ChargeTx`]); a backend supplies those primitives (each one or two SQL statements, no
+//! decisions), its read queries (the required methods of each capability trait) and
+//! [`Backend`] itself.
 //!
 //! Adding a backend: implement [`Backend`] (open a write transaction whose primitives hold the
 //! locks their docs name; answer [`ChangeFilter`]s), then the required methods of every
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use crate::{ChangeEvent, StoreError};
 
+pub use crate::charges::ChargeTx;
 pub use crate::jobs::JobTx;
 pub use crate::queue::QueueTx;
 pub use crate::snapshots::{SnapshotRow, SnapshotTx};
@@ -37,7 +39,7 @@ pub trait Backend: Send + Sync + 'static {
 
 /// One write transaction: every primitive of every concern, then commit.
 #[async_trait]
-pub trait WriteTx: SnapshotTx + JobTx + QueueTx {
+pub trait WriteTx: SnapshotTx + JobTx + QueueTx + ChargeTx {
     /// Makes everything done in the transaction durable and visible at once.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

@@ -32,7 +32,7 @@ mod snapshots;
 mod sqlite;
 mod targets;
 
-pub use charges::ChargeStore;
+pub use charges::{ChargeStore, HoldOutcome, SpendCap};
 pub use error::StoreError;
 pub use jobs::JobStore;
 pub use model::*;

@@ -16,8 +16,8 @@ use pforge_core::Level;
 use pforge_store::prelude::*;
 use pforge_store::{
     open_store, Alert, AlertStatus, ChangeEvent, ChangeQuery, ChargeRecord, Delivery,
-    DeriveChanges, Derived, ItemStatus, JobStatus, NewSnapshot, NoDerivation, SaveOutcome,
-    Snapshot, StoreError, WorkItem,
+    DeriveChanges, Derived, HoldOutcome, ItemStatus, JobStatus, NewSnapshot, NoDerivation,
+    SaveOutcome, Snapshot, SpendCap, StoreError, WorkItem,
 };
 use pforge_store::{QueueStatus, MAX_QUEUE_ATTEMPTS};
 use serde_json::{json, Value};
@@ -138,6 +138,8 @@ conformance!(
     concurrent_saves_two_stores,
     concurrent_saves_different_modules,
     ledger_sums,
+    charge_holds_never_pass_a_cap,
+    expired_holds_are_unknown_and_stay_counted,
     prune_versions_executes_a_retention_plan,
     data_visible_to_a_second_store,
     queue_enqueue_claim_complete,
@@ -814,6 +816,204 @@ async fn ledger_sums(h: Harness) {
         store.spent_since(Some("concurrent"), since).await.unwrap(),
         10.0
     );
+}
+
+fn hold_record(provider: &str, job: Option<Uuid>, cost: f64) -> ChargeRecord {
+    ChargeRecord {
+        provider: provider.into(),
+        module: Some("m03_traffic".into()),
+        domain: Some("stripe.com".into()),
+        job_id: job,
+        cost,
+        status: String::new(),
+        at: now(),
+        call_key: None,
+    }
+}
+
+fn held(outcome: &HoldOutcome) -> Option<i64> {
+    match outcome {
+        HoldOutcome::Held(id) => Some(*id),
+        HoldOutcome::Refused { .. } => None,
+    }
+}
+
+/// The reservation rule: 60 holds racing from two stores (two processes) against a daily cap
+/// of 10 take exactly 10; released holds free their credits, committed ones keep them; a job's
+/// own cap counts that job only; a repeated call key pays once.
+async fn charge_holds_never_pass_a_cap(h: Harness) {
+    let (a, b) = (h.open().await, h.open().await);
+    let since = now() - chrono::Duration::seconds(1);
+    let day = vec![SpendCap {
+        provider: Some("similarweb".into()),
+        job: None,
+        since: Some(since),
+        limit: 10.0,
+    }];
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let caps = day.clone();
+        tasks.push(tokio::spawn(async move {
+            s.hold_charge(
+                &hold_record("similarweb", None, 1.0),
+                &caps,
+                Duration::from_secs(60),
+            )
+            .await
+        }));
+    }
+    let mut ids = Vec::new();
+    let mut refused = Vec::new();
+    for t in tasks {
+        match t.await.unwrap().unwrap() {
+            HoldOutcome::Held(id) => ids.push(id),
+            HoldOutcome::Refused { cap, spent } => refused.push((cap, spent)),
+        }
+    }
+    assert_eq!(ids.len(), 10, "exactly the cap is held");
+    assert_eq!(refused.len(), 50);
+    assert!(refused.iter().all(|r| *r == (0, 10.0)), "{refused:?}");
+    assert_eq!(
+        a.spent_since(Some("similarweb"), since).await.unwrap(),
+        10.0
+    );
+    assert_eq!(a.unknown_since(None, since).await.unwrap(), 0.0);
+
+    // Three released, seven committed (one of them at its real, lower cost).
+    for id in &ids[..3] {
+        b.release_charge(*id).await.unwrap();
+    }
+    for (n, id) in ids[3..].iter().enumerate() {
+        let cost = if n == 0 { 0.5 } else { 1.0 };
+        let key = format!("job|m03|stripe.com|similarweb|GET /x#{n}");
+        a.commit_charge(*id, cost, "200", Some(&key)).await.unwrap();
+    }
+    assert_eq!(a.spent_since(Some("similarweb"), since).await.unwrap(), 6.5);
+    // Releasing a committed charge changes nothing.
+    a.release_charge(ids[4]).await.unwrap();
+    assert_eq!(b.spent_since(Some("similarweb"), since).await.unwrap(), 6.5);
+    let record = hold_record("similarweb", None, 1.0);
+    let mut more = 0;
+    for _ in 0..5 {
+        let o = a
+            .hold_charge(&record, &day, Duration::from_secs(60))
+            .await
+            .unwrap();
+        more += usize::from(held(&o).is_some());
+    }
+    assert_eq!(
+        more, 3,
+        "released credits are free again, committed ones are not"
+    );
+
+    // A repeated call key: the second commit drops its hold instead of charging again.
+    let dup = held(
+        &a.hold_charge(
+            &hold_record("other", None, 2.0),
+            &[],
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    a.commit_charge(
+        dup,
+        2.0,
+        "200",
+        Some("job|m03|stripe.com|similarweb|GET /x#0"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.spent_since(Some("other"), since).await.unwrap(), 0.0);
+
+    // A job's own cap sums that job across providers and nothing else.
+    let (job, other_job) = (Uuid::new_v4(), Uuid::new_v4());
+    let job_cap = |j: Uuid| {
+        vec![SpendCap {
+            provider: None,
+            job: Some(j),
+            since: None,
+            limit: 3.0,
+        }]
+    };
+    for provider in ["p1", "p2", "p1"] {
+        let o = b
+            .hold_charge(
+                &hold_record(provider, Some(job), 1.0),
+                &job_cap(job),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        assert!(held(&o).is_some());
+    }
+    let o = a
+        .hold_charge(
+            &hold_record("p2", Some(job), 1.0),
+            &job_cap(job),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(o, HoldOutcome::Refused { cap: 0, spent: 3.0 });
+    let o = a
+        .hold_charge(
+            &hold_record("p2", Some(other_job), 1.0),
+            &job_cap(other_job),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert!(held(&o).is_some(), "another job has its own cap");
+}
+
+/// A hold nobody settles (its process died) becomes "unknown" when it expires: still counted
+/// against every cap, reported apart; its holder coming back late can still commit it.
+async fn expired_holds_are_unknown_and_stay_counted(h: Harness) {
+    let store = h.open().await;
+    let since = now() - chrono::Duration::seconds(1);
+    let cap = vec![SpendCap {
+        provider: Some("similarweb".into()),
+        job: None,
+        since: Some(since),
+        limit: 2.0,
+    }];
+    let short = Duration::from_millis(100);
+    let first = store
+        .hold_charge(&hold_record("similarweb", None, 1.0), &cap, short)
+        .await
+        .unwrap();
+    let second = store
+        .hold_charge(&hold_record("similarweb", None, 1.0), &cap, short)
+        .await
+        .unwrap();
+    assert_eq!(store.unknown_since(None, since).await.unwrap(), 0.0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.unknown_since(None, since).await.unwrap(), 2.0);
+    let third = store
+        .hold_charge(&hold_record("similarweb", None, 1.0), &cap, short)
+        .await
+        .unwrap();
+    assert_eq!(
+        third,
+        HoldOutcome::Refused { cap: 0, spent: 2.0 },
+        "expired holds stay counted"
+    );
+    assert_eq!(
+        store.spent_since(Some("similarweb"), since).await.unwrap(),
+        2.0
+    );
+    store
+        .commit_charge(held(&first).unwrap(), 1.0, "200", None)
+        .await
+        .unwrap();
+    assert_eq!(store.unknown_since(None, since).await.unwrap(), 1.0);
+    assert_eq!(store.spent_since(None, since).await.unwrap(), 2.0);
+    store.release_charge(held(&second).unwrap()).await.unwrap();
+    assert_eq!(store.unknown_since(None, since).await.unwrap(), 0.0);
+    assert_eq!(store.spent_since(None, since).await.unwrap(), 1.0);
 }
 
 async fn prune_versions_executes_a_retention_plan(h: Harness) {

@@ -1,55 +1,113 @@
 //! The budget ledger kept in the store, so spend survives restarts and is shared by every
 //! process on the same database. The gateway only knows its `Ledger` trait; this adapter maps it
-//! onto the store's charge records (the one place that does).
+//! onto the store's charge records and holds (the one place that does).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pforge_budget::{Ledger, LedgerEntry, LedgerError};
-use pforge_store::{ChargeRecord, Store};
+use pforge_budget::{Hold, HoldId, Ledger, LedgerCap, LedgerEntry, LedgerError};
+use pforge_store::{ChargeRecord, HoldOutcome, SpendCap, Store};
 use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
+
+/// How long a hold lasts unless the process says otherwise: a worker's default lease.
+pub const DEFAULT_HOLD: Duration = Duration::from_secs(30);
 
 /// [`Ledger`] over any [`Store`]. Charges made through a gateway handle for a job
 /// (`Gateway::for_job`, which the executor uses for every module run) carry that job, and with it
 /// an idempotency key: a retried work item repeating a charged call pays once.
 pub struct StoreLedger {
     store: Arc<dyn Store>,
+    hold: Duration,
 }
 
 impl StoreLedger {
-    /// Wraps a store.
+    /// Wraps a store; holds last [`DEFAULT_HOLD`].
     pub fn new(store: Arc<dyn Store>) -> Self {
-        StoreLedger { store }
+        StoreLedger {
+            store,
+            hold: DEFAULT_HOLD,
+        }
     }
+
+    /// Holds expire (and are settled as "outcome unknown", still counted) this long after they
+    /// are taken unless committed or released: a worker's lease, so the holds of a worker that
+    /// died are settled when its queue rows become claimable again.
+    pub fn hold_for(mut self, hold: Duration) -> Self {
+        self.hold = hold;
+        self
+    }
+}
+
+fn job_id(job: Option<&str>) -> Result<Option<Uuid>, LedgerError> {
+    job.map(|j| Uuid::parse_str(j).map_err(|_| LedgerError(format!("job id `{j}` is not a UUID"))))
+        .transpose()
+}
+
+fn record(entry: &LedgerEntry) -> ChargeRecord {
+    ChargeRecord {
+        call_key: None,
+        provider: entry.provider.clone(),
+        module: entry.module.clone(),
+        domain: entry.domain.clone(),
+        job_id: entry.job.as_deref().and_then(|j| Uuid::parse_str(j).ok()),
+        cost: entry.cost,
+        status: entry.status.map(|s| s.to_string()).unwrap_or_default(),
+        at: entry.at,
+    }
+}
+
+/// The idempotency key of a call: job, module, domain, provider and request (with attempt).
+fn call_key(entry: &LedgerEntry) -> Option<String> {
+    let job = entry.job.as_deref().and_then(|j| Uuid::parse_str(j).ok())?;
+    let request = entry.request.as_ref()?;
+    Some(format!(
+        "{job}|{}|{}|{}|{request}",
+        entry.module.as_deref().unwrap_or(""),
+        entry.domain.as_deref().unwrap_or(""),
+        entry.provider
+    ))
+}
+
+fn err(e: pforge_store::StoreError) -> LedgerError {
+    LedgerError(e.to_string())
 }
 
 #[async_trait]
 impl Ledger for StoreLedger {
-    async fn record(&self, entry: &LedgerEntry) -> Result<(), LedgerError> {
-        let job_id = entry.job.as_deref().and_then(|j| Uuid::parse_str(j).ok());
-        let call_key = match (job_id, &entry.request) {
-            (Some(job), Some(request)) => Some(format!(
-                "{job}|{}|{}|{}|{request}",
-                entry.module.as_deref().unwrap_or(""),
-                entry.domain.as_deref().unwrap_or(""),
-                entry.provider
-            )),
-            _ => None,
-        };
-        let record = ChargeRecord {
-            call_key,
-            provider: entry.provider.clone(),
-            module: entry.module.clone(),
-            domain: entry.domain.clone(),
-            job_id,
-            cost: entry.cost,
-            status: entry.status.map(|s| s.to_string()).unwrap_or_default(),
-            at: entry.at,
-        };
-        self.store
-            .record_charge(&record)
+    async fn hold(&self, entry: &LedgerEntry, caps: &[LedgerCap]) -> Result<Hold, LedgerError> {
+        let caps = caps
+            .iter()
+            .map(|c| {
+                Ok(SpendCap {
+                    provider: c.provider.clone(),
+                    job: job_id(c.job.as_deref())?,
+                    since: c.since,
+                    limit: c.limit,
+                })
+            })
+            .collect::<Result<Vec<_>, LedgerError>>()?;
+        match self
+            .store
+            .hold_charge(&record(entry), &caps, self.hold)
             .await
-            .map_err(|e| LedgerError(e.to_string()))
+            .map_err(err)?
+        {
+            HoldOutcome::Held(id) => Ok(Hold::Held(HoldId(id))),
+            HoldOutcome::Refused { cap, spent } => Ok(Hold::Refused { cap, spent }),
+        }
+    }
+
+    async fn commit(&self, hold: HoldId, entry: &LedgerEntry) -> Result<(), LedgerError> {
+        let status = entry.status.map(|s| s.to_string()).unwrap_or_default();
+        self.store
+            .commit_charge(hold.0, entry.cost, &status, call_key(entry).as_deref())
+            .await
+            .map_err(err)
+    }
+
+    async fn release(&self, hold: HoldId) -> Result<(), LedgerError> {
+        self.store.release_charge(hold.0).await.map_err(err)
     }
 
     async fn spent_since(
@@ -57,9 +115,14 @@ impl Ledger for StoreLedger {
         provider: Option<&str>,
         since: DateTime<Utc>,
     ) -> Result<f64, LedgerError> {
-        self.store
-            .spent_since(provider, since)
-            .await
-            .map_err(|e| LedgerError(e.to_string()))
+        self.store.spent_since(provider, since).await.map_err(err)
+    }
+
+    async fn unknown_since(
+        &self,
+        provider: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<f64, LedgerError> {
+        self.store.unknown_since(provider, since).await.map_err(err)
     }
 }

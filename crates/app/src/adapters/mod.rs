@@ -5,5 +5,5 @@
 mod ledger;
 mod limiter;
 
-pub use ledger::StoreLedger;
+pub use ledger::{StoreLedger, DEFAULT_HOLD};
 pub use limiter::StoreLimiter;

@@ -18,9 +18,11 @@ pub async fn run(global: &GlobalArgs, args: BudgetArgs) -> Result<u8> {
         );
         return Ok(exit::OK);
     }
+    // "unknown": held by a worker that died before saying whether the call was billed;
+    // already part of "spent" (counted, so a crash cannot overrun a cap), shown apart.
     println!(
-        "{:<14} {:<8} {:>10} {:>10} {:>10} {:>6}  resets at",
-        "scope", "period", "spent", "limit", "remaining", "used"
+        "{:<14} {:<8} {:>10} {:>10} {:>10} {:>10} {:>6}  resets at",
+        "scope", "period", "spent", "unknown", "limit", "remaining", "used"
     );
     for c in &caps {
         let used = if c.limit > 0.0 {
@@ -29,10 +31,11 @@ pub async fn run(global: &GlobalArgs, args: BudgetArgs) -> Result<u8> {
             100.0
         };
         println!(
-            "{:<14} {:<8} {:>10.2} {:>10.2} {:>10.2} {:>5.0}%  {}",
+            "{:<14} {:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>5.0}%  {}",
             c.scope,
             c.period,
             c.spent,
+            c.unknown,
             c.limit,
             c.remaining,
             used,

@@ -23,13 +23,14 @@ pub async fn run(global: &GlobalArgs, args: WorkerArgs) -> Result<u8> {
     sources.fingerprints = args.fingerprints.clone();
     sources.concurrency = args.concurrency;
     sources.module_timeout_secs = args.module_timeout;
-    let app = super::open_with(sources, OpenOptions::service(false)).await?;
+    let lease = Duration::from_secs_f64(args.lease_secs);
+    let app = super::open_with(sources, OpenOptions::service(false).with_hold(lease)).await?;
     let stop = CancellationToken::new();
     let worker = Worker::start(
         app,
         WorkerOptions {
             batch: args.batch,
-            lease: Duration::from_secs_f64(args.lease_secs),
+            lease,
             poll: Duration::from_secs_f64(args.poll_secs.clamp(0.05, 300.0)),
             once: args.once,
             keep: Duration::from_secs_f64(args.keep_days.max(0.0) * 86400.0),

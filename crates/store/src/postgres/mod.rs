@@ -317,6 +317,23 @@ impl ChargeStore for PgStore {
         .await?;
         Ok(total)
     }
+
+    async fn unknown_since(
+        &self,
+        provider: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<f64, StoreError> {
+        let total: f64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(cost), 0)::double precision FROM charges \
+             WHERE at >= $1 AND ($2::text IS NULL OR provider = $2) \
+             AND (state = 'unknown' OR (state = 'held' AND hold_until < clock_timestamp()))",
+        )
+        .bind(since)
+        .bind(provider)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(total)
+    }
 }
 
 #[async_trait]

@@ -12,11 +12,11 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::Cells;
-use crate::backend::{JobTx, QueueTx, SnapshotRow, SnapshotTx, WriteTx};
+use crate::backend::{ChargeTx, JobTx, QueueTx, SnapshotRow, SnapshotTx, WriteTx};
 use crate::rows::{self, Cols, ALERT_COLS, EVENT_COLS, ITEM_COLS, JOB_COLS, SNAP_COLS};
 use crate::{
-    Alert, ChangeEvent, Job, JobStatus, QueueItem, QueueStatus, Snapshot, StoreError, WorkItem,
-    QUEUE_CHANNEL,
+    Alert, ChangeEvent, ChargeRecord, Job, JobStatus, QueueItem, QueueStatus, Snapshot, SpendCap,
+    StoreError, WorkItem, QUEUE_CHANNEL,
 };
 
 /// One transaction on a pooled connection.
@@ -467,6 +467,106 @@ impl QueueTx for PgTx {
     async fn notify_workers(&mut self) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(QUEUE_CHANNEL)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The advisory lock key every charge hold and commit takes ("pforge charges" in ASCII).
+const CHARGES_LOCK: i64 = 0x7066_6368_6172_6765;
+
+#[async_trait]
+impl ChargeTx for PgTx {
+    /// One transaction-scoped advisory lock for the whole ledger: holds are short (a few
+    /// indexed sums and one insert) and only paid calls take it.
+    async fn lock_charges(&mut self) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHARGES_LOCK)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn settle_expired_holds(&mut self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE charges SET state = 'unknown' \
+             WHERE state = 'held' AND hold_until < clock_timestamp()",
+        )
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn sum_charges(&mut self, cap: &SpendCap) -> Result<f64, StoreError> {
+        // A statement of its own after the lock: READ COMMITTED sees every committed hold.
+        let total: f64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(cost), 0)::double precision FROM charges \
+             WHERE ($1::text IS NULL OR provider = $1) AND ($2::uuid IS NULL OR job_id = $2) \
+             AND ($3::timestamptz IS NULL OR at >= $3)",
+        )
+        .bind(cap.provider.as_deref())
+        .bind(cap.job)
+        .bind(cap.since)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(total)
+    }
+
+    async fn insert_hold(
+        &mut self,
+        entry: &ChargeRecord,
+        hold: Duration,
+    ) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO charges (provider, module, domain, job_id, cost, status, at, state, \
+             hold_until) VALUES ($1, $2, $3, $4, $5, $6, $7, 'held', \
+             clock_timestamp() + make_interval(secs => $8)) RETURNING id",
+        )
+        .bind(&entry.provider)
+        .bind(&entry.module)
+        .bind(&entry.domain)
+        .bind(entry.job_id)
+        .bind(entry.cost)
+        .bind(&entry.status)
+        .bind(entry.at.trunc_subsecs(6))
+        .bind(hold.as_secs_f64())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(id)
+    }
+
+    async fn charge_key_taken(&mut self, key: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM charges WHERE call_key = $1")
+            .bind(key)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn commit_hold(
+        &mut self,
+        id: i64,
+        cost: f64,
+        status: &str,
+        call_key: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE charges SET state = 'committed', hold_until = NULL, cost = $1, status = $2, \
+             call_key = $3 WHERE id = $4 AND state IN ('held', 'unknown')",
+        )
+        .bind(cost)
+        .bind(status)
+        .bind(call_key)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_hold(&mut self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM charges WHERE id = $1 AND state IN ('held', 'unknown')")
+            .bind(id)
             .execute(&mut *self.tx)
             .await?;
         Ok(())

@@ -356,6 +356,23 @@ impl ChargeStore for SqliteStore {
         .await?;
         Ok(total)
     }
+
+    async fn unknown_since(
+        &self,
+        provider: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<f64, StoreError> {
+        let total: f64 = sqlx::query_scalar(
+            "SELECT TOTAL(cost) FROM charges WHERE at >= ?1 AND (?2 IS NULL OR provider = ?2) \
+             AND (state = 'unknown' OR (state = 'held' AND hold_until < ?3))",
+        )
+        .bind(ts(since))
+        .bind(provider)
+        .bind(ts(crate::now()))
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(total)
+    }
 }
 
 #[async_trait]

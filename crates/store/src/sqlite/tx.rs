@@ -10,11 +10,12 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
 use super::{json_text, ts, Cells};
-use crate::backend::{JobTx, QueueTx, SnapshotRow, SnapshotTx, WriteTx};
+use crate::backend::{ChargeTx, JobTx, QueueTx, SnapshotRow, SnapshotTx, WriteTx};
 use crate::queue::chrono_lease;
 use crate::rows::{self, Cols, ALERT_COLS, EVENT_COLS, JOB_COLS, SNAP_COLS};
 use crate::{
-    Alert, ChangeEvent, Job, JobStatus, QueueItem, QueueStatus, Snapshot, StoreError, WorkItem,
+    Alert, ChangeEvent, ChargeRecord, Job, JobStatus, QueueItem, QueueStatus, Snapshot, SpendCap,
+    StoreError, WorkItem,
 };
 
 /// Rows per multi-row statement: SQLite allows 32,766 bound parameters per statement.
@@ -489,6 +490,96 @@ impl QueueTx for SqliteTx {
 
     /// SQLite has no notifications: idle workers poll.
     async fn notify_workers(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ChargeTx for SqliteTx {
+    /// The transaction already holds the database's write lock (`BEGIN IMMEDIATE`).
+    async fn lock_charges(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn settle_expired_holds(&mut self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE charges SET state = 'unknown' WHERE state = 'held' AND hold_until < ?",
+        )
+        .bind(self.now())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn sum_charges(&mut self, cap: &SpendCap) -> Result<f64, StoreError> {
+        let total: f64 = sqlx::query_scalar(
+            "SELECT TOTAL(cost) FROM charges WHERE (?1 IS NULL OR provider = ?1) \
+             AND (?2 IS NULL OR job_id = ?2) AND (?3 IS NULL OR at >= ?3)",
+        )
+        .bind(cap.provider.as_deref())
+        .bind(cap.job.map(|u| u.to_string()))
+        .bind(cap.since.map(ts))
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(total)
+    }
+
+    async fn insert_hold(
+        &mut self,
+        entry: &ChargeRecord,
+        hold: Duration,
+    ) -> Result<i64, StoreError> {
+        let until = self.now + chrono_lease(hold);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO charges (provider, module, domain, job_id, cost, status, at, state, \
+             hold_until) VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?) RETURNING id",
+        )
+        .bind(&entry.provider)
+        .bind(&entry.module)
+        .bind(&entry.domain)
+        .bind(entry.job_id.map(|u| u.to_string()))
+        .bind(entry.cost)
+        .bind(&entry.status)
+        .bind(ts(entry.at))
+        .bind(ts(until))
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(id)
+    }
+
+    async fn charge_key_taken(&mut self, key: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM charges WHERE call_key = ?")
+            .bind(key)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn commit_hold(
+        &mut self,
+        id: i64,
+        cost: f64,
+        status: &str,
+        call_key: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE charges SET state = 'committed', hold_until = NULL, cost = ?, status = ?, \
+             call_key = ? WHERE id = ? AND state IN ('held', 'unknown')",
+        )
+        .bind(cost)
+        .bind(status)
+        .bind(call_key)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_hold(&mut self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM charges WHERE id = ? AND state IN ('held', 'unknown')")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 }
