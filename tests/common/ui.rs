@@ -84,16 +84,22 @@ impl DemoDb {
             "covers": [""]
         }]);
         for (module, data) in [
-            ("m01_company_context", serde_json::json!({
-                "name": "<script>alert('name')</script>Evil Corp",
-                "description": "<img src=x onerror=alert('description')>",
-                "website": "javascript:alert('website')",
-            })),
-            ("m15_strategic_brief", serde_json::json!({
-                "markdown": "# Evil\n\n<script>alert('brief')</script><a href=\"javascript:alert(1)\">x</a>[1]",
-                "footnotes": [{"n": 1, "source": "javascript:alert('footnote')"}],
-                "missing_modules": [],
-            })),
+            (
+                "m01_company_context",
+                serde_json::json!({
+                    "name": "<script>alert('name')</script>Evil Corp",
+                    "description": "<img src=x onerror=alert('description')>",
+                    "website": "javascript:alert('website')",
+                }),
+            ),
+            (
+                "m15_strategic_brief",
+                serde_json::json!({
+                    "markdown": "# Evil\n\n<script>alert('brief')</script><a href=\"javascript:alert(1)\">x</a>[1]",
+                    "footnotes": [{"n": 1, "source": "javascript:alert('footnote')"}],
+                    "missing_modules": [],
+                }),
+            ),
         ] {
             store
                 .save_snapshot(
@@ -301,13 +307,20 @@ impl Session {
 
     /// The add-domains form, as a browser sends it (multipart, CSRF token in the action URL).
     pub async fn add_domains(&self, text: &str) -> Page {
-        let form = reqwest::multipart::Form::new().text("domains", text.to_string());
+        let boundary = "pforge-test-boundary-7d1c";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"domains\"\r\n\r\n{text}\r\n--{boundary}--\r\n"
+        );
         page(
             self.client
                 .post(format!("{}/accounts/add?csrf={}", self.base, self.csrf))
                 .header("cookie", &self.cookie)
                 .header("origin", &self.base)
-                .multipart(form)
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body)
                 .send()
                 .await
                 .expect("POST"),

@@ -33,9 +33,7 @@ mod snapshots;
 mod sqlite;
 mod targets;
 
-pub use accounts::{
-    AccountFields, AccountPage, AccountQuery, AccountRow, AccountSort, FieldRef,
-};
+pub use accounts::{AccountFields, AccountPage, AccountQuery, AccountRow, AccountSort, FieldRef};
 pub use charges::ChargeStore;
 pub use error::StoreError;
 pub use jobs::JobStore;

@@ -2097,7 +2097,15 @@ fn data_snap(domain: &str, module: &str, data: Value) -> NewSnapshot {
 async fn accounts_summary_filters_sorts_and_pages(h: Harness) {
     let store = h.open().await;
     let accounts = [
-        ("acme.io", "Acme", "A", 80, 75, "hot", vec!["Algolia", "React"]),
+        (
+            "acme.io",
+            "Acme",
+            "A",
+            80,
+            75,
+            "hot",
+            vec!["Algolia", "React"],
+        ),
         ("beta.io", "Beta Corp", "B", 60, 30, "cool", vec!["React"]),
         ("gamma.io", "Gamma", "A", 90, 45, "warm", vec![]),
     ];
@@ -2154,7 +2162,11 @@ async fn accounts_summary_filters_sorts_and_pages(h: Harness) {
     assert_eq!(page.rows[3].name, None);
     assert_eq!(
         page.by_tier,
-        vec![(Some("A".to_string()), 2), (Some("B".to_string()), 1), (None, 1)]
+        vec![
+            (Some("A".to_string()), 2),
+            (Some("B".to_string()), 1),
+            (None, 1)
+        ]
     );
     assert_eq!(page.by_intent_band.iter().map(|(_, n)| n).sum::<i64>(), 4);
 
@@ -2162,25 +2174,77 @@ async fn accounts_summary_filters_sorts_and_pages(h: Harness) {
         let store = store.clone();
         async move {
             let p = store.list_accounts(&q).await.unwrap();
-            (p.rows.into_iter().map(|r| r.domain).collect::<Vec<_>>(), p.total)
+            (
+                p.rows.into_iter().map(|r| r.domain).collect::<Vec<_>>(),
+                p.total,
+            )
         }
     };
-    let by_intent = AccountQuery { sort: AccountSort::IntentScore, descending: true, ..account_query() };
-    assert_eq!(list(by_intent).await.0, ["acme.io", "gamma.io", "beta.io", "new.io"], "missing values last");
-    let by_name = AccountQuery { sort: AccountSort::Name, ..account_query() };
-    assert_eq!(list(by_name).await.0, ["acme.io", "beta.io", "gamma.io", "new.io"]);
-    let tier_a = AccountQuery { tier: Some("A".into()), ..account_query() };
-    assert_eq!(list(tier_a).await, (vec!["acme.io".to_string(), "gamma.io".to_string()], 2));
-    let min = AccountQuery { min_intent: Some(40), ..account_query() };
+    let by_intent = AccountQuery {
+        sort: AccountSort::IntentScore,
+        descending: true,
+        ..account_query()
+    };
+    assert_eq!(
+        list(by_intent).await.0,
+        ["acme.io", "gamma.io", "beta.io", "new.io"],
+        "missing values last"
+    );
+    let by_name = AccountQuery {
+        sort: AccountSort::Name,
+        ..account_query()
+    };
+    assert_eq!(
+        list(by_name).await.0,
+        ["acme.io", "beta.io", "gamma.io", "new.io"]
+    );
+    let tier_a = AccountQuery {
+        tier: Some("A".into()),
+        ..account_query()
+    };
+    assert_eq!(
+        list(tier_a).await,
+        (vec!["acme.io".to_string(), "gamma.io".to_string()], 2)
+    );
+    let min = AccountQuery {
+        min_intent: Some(40),
+        ..account_query()
+    };
     assert_eq!(list(min).await.1, 2);
-    let react = AccountQuery { technology: Some("react".into()), ..account_query() };
-    assert_eq!(list(react).await.0, ["acme.io", "beta.io"], "technology names match in any case");
-    let text = AccountQuery { text: Some("CORP".into()), ..account_query() };
+    let react = AccountQuery {
+        technology: Some("react".into()),
+        ..account_query()
+    };
+    assert_eq!(
+        list(react).await.0,
+        ["acme.io", "beta.io"],
+        "technology names match in any case"
+    );
+    let text = AccountQuery {
+        text: Some("CORP".into()),
+        ..account_query()
+    };
     assert_eq!(list(text).await.0, ["beta.io"], "text matches the name too");
-    let changed = AccountQuery { min_change_level: Some(Level::High), ..account_query() };
+    let changed = AccountQuery {
+        min_change_level: Some(Level::High),
+        ..account_query()
+    };
     assert_eq!(list(changed).await.0, ["beta.io"]);
-    let paged = AccountQuery { limit: 2, offset: 2, ..account_query() };
-    assert_eq!(list(paged).await, (vec!["gamma.io".to_string(), "new.io".to_string()], 4));
-    let bad = AccountQuery { limit: 0, ..account_query() };
-    assert!(matches!(store.list_accounts(&bad).await, Err(StoreError::Invalid(_))));
+    let paged = AccountQuery {
+        limit: 2,
+        offset: 2,
+        ..account_query()
+    };
+    assert_eq!(
+        list(paged).await,
+        (vec!["gamma.io".to_string(), "new.io".to_string()], 4)
+    );
+    let bad = AccountQuery {
+        limit: 0,
+        ..account_query()
+    };
+    assert!(matches!(
+        store.list_accounts(&bad).await,
+        Err(StoreError::Invalid(_))
+    ));
 }

@@ -197,8 +197,7 @@ pub(crate) async fn require_session(
         };
         let from_query = parts.uri.query().and_then(|q| csrf_field(q.as_bytes()));
         let presented = from_query.or_else(|| csrf_field(&bytes));
-        let ok = presented
-            .is_some_and(|t| bool::from(t.as_bytes().ct_eq(session.csrf.as_bytes())));
+        let ok = presented.is_some_and(|t| bool::from(t.as_bytes().ct_eq(session.csrf.as_bytes())));
         if !ok {
             return refuse(
                 StatusCode::FORBIDDEN,
@@ -231,7 +230,10 @@ pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     // Following a source link must not tell the provider where the user came from.
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     res
 }
@@ -282,7 +284,10 @@ fn login_form(next: String, error: Option<String>, status: StatusCode) -> Respon
 }
 
 /// `GET /login`: exchanges a valid one-time code for a session, else shows the form.
-pub(crate) async fn login_page(State(st): State<WebState>, Query(q): Query<LoginQuery>) -> Response {
+pub(crate) async fn login_page(
+    State(st): State<WebState>,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     let next = local_path(q.next.as_deref());
     match q.code.as_deref() {
         Some(code) if st.auth.take_code(code) => logged_in(&st, &next),
@@ -310,7 +315,10 @@ pub(crate) async fn login_submit(
 ) -> Response {
     let next = local_path(f.next.as_deref());
     if !same_origin(&headers) {
-        return refuse(StatusCode::FORBIDDEN, "refused: the login form must be sent from this UI (Origin check)");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "refused: the login form must be sent from this UI (Origin check)",
+        );
     }
     if st.auth.token_matches(&f.token) {
         logged_in(&st, &next)
@@ -354,7 +362,10 @@ mod tests {
     fn sessions_expire_and_end() {
         let a = Auth::new("tok", Duration::from_millis(0));
         let id = a.start();
-        assert!(a.session(&id).is_none(), "a zero ttl session is expired at once");
+        assert!(
+            a.session(&id).is_none(),
+            "a zero ttl session is expired at once"
+        );
         let a = Auth::new("tok", Duration::from_secs(60));
         let id = a.start();
         assert!(a.session(&id).is_some());
@@ -375,9 +386,15 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8480"));
         assert!(!same_origin(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
         assert!(!same_origin(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8480"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8480"),
+        );
         assert!(same_origin(&h));
     }
 }

@@ -66,7 +66,10 @@ impl From<AppError> for WebError {
 impl From<askama::Error> for WebError {
     fn from(e: askama::Error) -> WebError {
         tracing::error!("template failed: {e}");
-        WebError::status(StatusCode::INTERNAL_SERVER_ERROR, "a page template failed (see the log)")
+        WebError::status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "a page template failed (see the log)",
+        )
     }
 }
 

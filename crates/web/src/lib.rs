@@ -54,7 +54,10 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/accounts/{domain}", get(pages::account::page))
         .route("/accounts/{domain}/history", get(pages::history::page))
-        .route("/accounts/{domain}/diff/{module}", get(pages::history::diff))
+        .route(
+            "/accounts/{domain}/diff/{module}",
+            get(pages::history::diff),
+        )
         .route("/changes", get(pages::changes::page))
         .route("/alerts", get(pages::alerts::page))
         .route("/alerts/retry", post(pages::alerts::retry))

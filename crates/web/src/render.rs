@@ -97,10 +97,16 @@ fn is_scalar(v: &Value) -> bool {
 
 fn write_value(out: &mut String, v: &Value, depth: usize) {
     match v {
-        Value::Array(items) if items.is_empty() => out.push_str("<span class=\"muted\">none</span>"),
+        Value::Array(items) if items.is_empty() => {
+            out.push_str("<span class=\"muted\">none</span>")
+        }
         Value::Object(m) if m.is_empty() => out.push_str("<span class=\"muted\">none</span>"),
         _ if depth >= MAX_DEPTH && !is_scalar(v) => {
-            let _ = write!(out, "<code class=\"json\">{}</code>", escape(&v.to_string()));
+            let _ = write!(
+                out,
+                "<code class=\"json\">{}</code>",
+                escape(&v.to_string())
+            );
         }
         Value::Array(items) if items.iter().all(is_scalar) => {
             out.push_str("<ul class=\"chips\">");
@@ -197,14 +203,16 @@ pub fn badges_for(sources: &Value, key: &str) -> Vec<Badge> {
     };
     list.iter()
         .filter(|c| {
-            c.get("covers").and_then(Value::as_array).is_some_and(|covers| {
-                covers.iter().filter_map(Value::as_str).any(|p| {
-                    p.is_empty()
-                        || p == pointer
-                        || pointer.starts_with(&format!("{p}/"))
-                        || p.starts_with(&format!("{pointer}/"))
+            c.get("covers")
+                .and_then(Value::as_array)
+                .is_some_and(|covers| {
+                    covers.iter().filter_map(Value::as_str).any(|p| {
+                        p.is_empty()
+                            || p == pointer
+                            || pointer.starts_with(&format!("{p}/"))
+                            || p.starts_with(&format!("{pointer}/"))
+                    })
                 })
-            })
         })
         .map(|c| {
             let source = c.get("source").and_then(Value::as_str).unwrap_or("");
@@ -262,7 +270,8 @@ mod tests {
 
     #[test]
     fn lists_of_records_become_tables() {
-        let html = value(&json!([{"name": "Algolia", "version": null}, {"name": "React", "extra": 1}]));
+        let html =
+            value(&json!([{"name": "Algolia", "version": null}, {"name": "React", "extra": 1}]));
         assert!(html.contains("<table"), "{html}");
         assert!(html.contains("<th scope=\"col\">Extra</th>"));
         assert!(html.contains("<td>Algolia</td>"));

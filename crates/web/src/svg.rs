@@ -49,7 +49,11 @@ pub fn bars(title: &str, bars: &[Bar]) -> String {
 
 /// A bar of `spent` against `limit`, coloured by how close it is.
 pub fn meter(spent: f64, limit: f64) -> String {
-    let frac = if limit > 0.0 { (spent / limit).clamp(0.0, 1.0) } else { 0.0 };
+    let frac = if limit > 0.0 {
+        (spent / limit).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let class = if frac >= 0.9 {
         "danger"
     } else if frac >= 0.7 {
@@ -83,8 +87,16 @@ mod tests {
         let svg = bars(
             "Accounts per tier",
             &[
-                Bar { label: "A".into(), value: 2.0, class: "tier-a".into() },
-                Bar { label: "<b>".into(), value: 1.0, class: "tier-b".into() },
+                Bar {
+                    label: "A".into(),
+                    value: 2.0,
+                    class: "tier-a".into(),
+                },
+                Bar {
+                    label: "<b>".into(),
+                    value: 1.0,
+                    class: "tier-b".into(),
+                },
             ],
         );
         assert!(svg.contains("width=\"200.0\""), "{svg}");

@@ -35,7 +35,10 @@ pub async fn run(global: &GlobalArgs, args: UiArgs) -> Result<u8> {
             uuid::Uuid::new_v4().simple()
         ));
     }
-    let bind = args.bind.clone().unwrap_or_else(|| DEFAULT_BIND.to_string());
+    let bind = args
+        .bind
+        .clone()
+        .unwrap_or_else(|| DEFAULT_BIND.to_string());
     let daemon_settings = cfg.resolve(
         Some(&bind),
         &settings.config.source,
@@ -91,7 +94,11 @@ pub async fn run(global: &GlobalArgs, args: UiArgs) -> Result<u8> {
         }
     }
     daemon.shutdown(daemon_settings.grace).await;
-    if !server.is_finished() && tokio::time::timeout(Duration::from_secs(2), &mut server).await.is_err() {
+    if !server.is_finished()
+        && tokio::time::timeout(Duration::from_secs(2), &mut server)
+            .await
+            .is_err()
+    {
         server.abort();
     }
     Ok(exit::OK)

@@ -89,10 +89,10 @@ impl PgStore {
     pub(super) async fn accounts_page(&self, q: &AccountQuery) -> Result<AccountPage, StoreError> {
         accounts::check(q)?;
         // Byte order for text columns, like every other listing of this store.
-        let order = q.sort.order_by(q.descending).replace(
-            "domain ",
-            "domain COLLATE \"C\" ",
-        );
+        let order = q
+            .sort
+            .order_by(q.descending)
+            .replace("domain ", "domain COLLATE \"C\" ");
         let mut page = AccountPage::default();
 
         let mut counts = QueryBuilder::<Postgres>::new("");

@@ -11,7 +11,11 @@ use crate::StoreError;
 fn latest_value(qb: &mut QueryBuilder<'_, Sqlite>, f: &FieldRef, integer: bool) {
     qb.push("(SELECT CAST(json_extract(data, ");
     qb.push_bind(format!("$.\"{}\"", f.key));
-    qb.push(if integer { ") AS INTEGER)" } else { ") AS TEXT)" });
+    qb.push(if integer {
+        ") AS INTEGER)"
+    } else {
+        ") AS TEXT)"
+    });
     qb.push(" FROM snapshots WHERE domain = d.domain AND module = ")
         .push_bind(f.module.clone())
         .push(" ORDER BY version DESC LIMIT 1)");
@@ -62,21 +66,19 @@ fn push_matching(qb: &mut QueryBuilder<'_, Sqlite>, q: &AccountQuery) {
         list.push_unseparated(")");
     }
     if let Some(tech) = &q.technology {
-        qb.push(
-            " AND EXISTS (SELECT 1 FROM snapshots AS t, json_each(t.data, ",
-        )
-        .push_bind(format!("$.\"{}\"", f.technologies.key))
-        .push(") AS j WHERE t.domain = acc.domain AND t.module = ")
-        .push_bind(f.technologies.module.clone())
-        .push(
-            " AND t.version = (SELECT MAX(version) FROM snapshots \
+        qb.push(" AND EXISTS (SELECT 1 FROM snapshots AS t, json_each(t.data, ")
+            .push_bind(format!("$.\"{}\"", f.technologies.key))
+            .push(") AS j WHERE t.domain = acc.domain AND t.module = ")
+            .push_bind(f.technologies.module.clone())
+            .push(
+                " AND t.version = (SELECT MAX(version) FROM snapshots \
              WHERE domain = t.domain AND module = t.module) \
              AND lower(json_extract(j.value, ",
-        )
-        .push_bind(format!("$.\"{}\"", f.technology_name))
-        .push(")) = lower(")
-        .push_bind(tech.clone())
-        .push("))");
+            )
+            .push_bind(format!("$.\"{}\"", f.technology_name))
+            .push(")) = lower(")
+            .push_bind(tech.clone())
+            .push("))");
     }
     qb.push(")");
 }

@@ -75,8 +75,11 @@ pub async fn page(
 ) -> Result<Response, WebError> {
     let domain = Domain::parse(&domain).map_err(|e| WebError::invalid(e.to_string()))?;
     let intel = st.app.latest(&domain, None).await?;
-    let by_id: HashMap<&str, &ModuleIntel> =
-        intel.modules.iter().map(|m| (m.module.as_str(), m)).collect();
+    let by_id: HashMap<&str, &ModuleIntel> = intel
+        .modules
+        .iter()
+        .map(|m| (m.module.as_str(), m))
+        .collect();
     // Why modules failed or were skipped: the work items of the newest job that stored a version.
     let history = st.app.history(&domain, None).await?;
     let newest_job = history
@@ -105,7 +108,10 @@ pub async fn page(
     };
     for m in &intel.modules {
         if !ids.iter().any(|(id, _)| *id == m.module) {
-            ids.push((m.module.clone(), m.title.clone().unwrap_or_else(|| m.module.clone())));
+            ids.push((
+                m.module.clone(),
+                m.title.clone().unwrap_or_else(|| m.module.clone()),
+            ));
         }
     }
     let versions: HashMap<&str, i64> = history.iter().fold(HashMap::new(), |mut acc, v| {
@@ -182,7 +188,10 @@ pub async fn page(
         ),
         name: text(company, "name").unwrap_or_else(|| domain.to_string()),
         description: text(company, "description"),
-        tier_class: tier.as_deref().map(|t| format!("tier-{}", t.to_ascii_lowercase())).unwrap_or_default(),
+        tier_class: tier
+            .as_deref()
+            .map(|t| format!("tier-{}", t.to_ascii_lowercase()))
+            .unwrap_or_default(),
         tier: tier.unwrap_or_else(|| "—".into()),
         icp_score: text(icp, "score").unwrap_or_else(|| "—".into()),
         intent_score: text(intent, "score").unwrap_or_else(|| "—".into()),

@@ -44,7 +44,9 @@ impl AccountsQuery {
     fn filter(&self, limit: u32) -> Result<AccountFilter, WebError> {
         let min_intent = match opt(&self.min_intent) {
             Some(t) => Some(t.parse::<i64>().map_err(|_| {
-                WebError::invalid(format!("min_intent={t:?} is not a whole number: use e.g. 40"))
+                WebError::invalid(format!(
+                    "min_intent={t:?} is not a whole number: use e.g. 40"
+                ))
             })?),
             None => None,
         };
@@ -253,13 +255,20 @@ pub async fn page(
                 _ => "desc",
             };
             let dir = if active {
-                if filter.descending { "asc" } else { "desc" }
+                if filter.descending {
+                    "asc"
+                } else {
+                    "desc"
+                }
             } else {
                 first_dir
             };
             Header {
                 label: *label,
-                href: format!("/?{}", q.with(&[("sort", s.as_str()), ("dir", dir), ("page", "")])),
+                href: format!(
+                    "/?{}",
+                    q.with(&[("sort", s.as_str()), ("dir", dir), ("page", "")])
+                ),
                 aria: match (active, filter.descending) {
                     (false, _) => "none",
                     (true, false) => "ascending",
@@ -288,7 +297,10 @@ pub async fn page(
             .by_tier
             .iter()
             .map(|(t, n)| Bar {
-                label: t.clone().map(|t| format!("Tier {t}")).unwrap_or_else(|| "Unscored".into()),
+                label: t
+                    .clone()
+                    .map(|t| format!("Tier {t}"))
+                    .unwrap_or_else(|| "Unscored".into()),
                 value: *n as f64,
                 class: t
                     .as_deref()
@@ -305,7 +317,10 @@ pub async fn page(
             .map(|(b, n)| Bar {
                 label: b.clone().unwrap_or_else(|| "Unscored".into()),
                 value: *n as f64,
-                class: b.as_deref().map(|b| format!("band-{b}")).unwrap_or_else(|| "none".into()),
+                class: b
+                    .as_deref()
+                    .map(|b| format!("band-{b}"))
+                    .unwrap_or_else(|| "none".into()),
             })
             .collect::<Vec<_>>(),
     );
@@ -357,7 +372,10 @@ fn csv_field(s: &str) -> String {
 }
 
 /// `GET /accounts.csv`: the whole filtered table (every page) as CSV.
-pub async fn csv(State(st): State<WebState>, Query(q): Query<AccountsQuery>) -> Result<Response, WebError> {
+pub async fn csv(
+    State(st): State<WebState>,
+    Query(q): Query<AccountsQuery>,
+) -> Result<Response, WebError> {
     let mut filter = q.filter(pforge_app::queries::MAX_ACCOUNTS_PAGE)?;
     filter.offset = 0;
     let mut out = String::from(
@@ -391,7 +409,10 @@ pub async fn csv(State(st): State<WebState>, Query(q): Query<AccountsQuery>) -> 
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"accounts.csv\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"accounts.csv\"",
+            ),
         ],
         out,
     )
@@ -480,8 +501,17 @@ pub fn parse_lines(text: &str) -> (Vec<Domain>, Vec<String>) {
     let mut ok: Vec<Domain> = Vec::new();
     let mut bad = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let field = line.split(',').next().unwrap_or("").trim().trim_matches('"').trim();
-        if field.is_empty() || field.starts_with('#') || (i == 0 && field.eq_ignore_ascii_case("domain")) {
+        let field = line
+            .split(',')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"')
+            .trim();
+        if field.is_empty()
+            || field.starts_with('#')
+            || (i == 0 && field.eq_ignore_ascii_case("domain"))
+        {
             continue;
         }
         match Domain::parse(field) {
@@ -509,10 +539,9 @@ pub async fn add(
     {
         let name = field.name().unwrap_or("").to_string();
         if name == "domains" || name == "file" {
-            let body = field
-                .text()
-                .await
-                .map_err(|e| WebError::invalid(format!("the {name} field is not UTF-8 text: {e}")))?;
+            let body = field.text().await.map_err(|e| {
+                WebError::invalid(format!("the {name} field is not UTF-8 text: {e}"))
+            })?;
             text.push_str(&body);
             text.push('\n');
         }
@@ -544,8 +573,13 @@ mod tests {
 
     #[test]
     fn pasted_lines_give_one_error_per_bad_line() {
-        let (ok, bad) = parse_lines("domain\nacme.com\n\nnot a domain\nhttps://www.Acme.com/x\n# note\nb.io,Some Co\n");
-        assert_eq!(ok.iter().map(|d| d.as_str()).collect::<Vec<_>>(), ["acme.com", "b.io"]);
+        let (ok, bad) = parse_lines(
+            "domain\nacme.com\n\nnot a domain\nhttps://www.Acme.com/x\n# note\nb.io,Some Co\n",
+        );
+        assert_eq!(
+            ok.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+            ["acme.com", "b.io"]
+        );
         assert_eq!(bad.len(), 1);
         assert!(bad[0].starts_with("line 4: "), "{bad:?}");
     }
@@ -567,7 +601,10 @@ mod tests {
         assert_eq!(q.with(&[("page", "2")]), "tier=A&sort=intent_score&page=2");
         let f = q.filter(50).unwrap();
         assert_eq!(f.sort, AccountSort::IntentScore);
-        let bad = AccountsQuery { min_intent: Some("lots".into()), ..Default::default() };
+        let bad = AccountsQuery {
+            min_intent: Some("lots".into()),
+            ..Default::default()
+        };
         assert!(bad.filter(50).is_err());
     }
 }

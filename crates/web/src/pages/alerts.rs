@@ -109,7 +109,8 @@ pub async fn retry(State(st): State<WebState>, body: Bytes) -> Result<Response, 
     let id = url::form_urlencoded::parse(&body)
         .find(|(k, v)| k == "id" && !v.is_empty())
         .map(|(_, v)| {
-            uuid::Uuid::parse_str(&v).map_err(|_| WebError::invalid(format!("{v:?} is not an alert id")))
+            uuid::Uuid::parse_str(&v)
+                .map_err(|_| WebError::invalid(format!("{v:?} is not an alert id")))
         })
         .transpose()?;
     let requeued = st.app.alerts().requeue_dead(id).await?;

@@ -110,7 +110,10 @@ pub async fn page(
         };
         match days.last_mut() {
             Some(day) if day.date == date => day.events.push(view),
-            _ => days.push(Day { date, events: vec![view] }),
+            _ => days.push(Day {
+                date,
+                events: vec![view],
+            }),
         }
     }
     let base = {

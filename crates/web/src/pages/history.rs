@@ -128,9 +128,10 @@ struct DiffPage {
 
 fn version(field: &Option<String>, name: &str) -> Result<Option<i64>, WebError> {
     match opt(field) {
-        Some(t) => t.parse::<i64>().map(Some).map_err(|_| {
-            WebError::invalid(format!("{name}={t:?} is not a version number"))
-        }),
+        Some(t) => t
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| WebError::invalid(format!("{name}={t:?} is not a version number"))),
         None => Ok(None),
     }
 }
@@ -151,7 +152,11 @@ pub async fn diff(
     let link = |from: i64, to: i64| format!("/accounts/{d}/diff/{m}?from={from}&to={to}");
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
     html(&DiffPage {
-        shell: Shell::new(format!("{module} of {domain}: v{} → v{}", diff.from, diff.to), "accounts", &session),
+        shell: Shell::new(
+            format!("{module} of {domain}: v{} → v{}", diff.from, diff.to),
+            "accounts",
+            &session,
+        ),
         account_href: format!("/accounts/{d}"),
         history_href: format!("/accounts/{d}/history?module={m}"),
         prev_href: (diff.from > 1).then(|| link(diff.from - 1, diff.to - 1)),

@@ -43,7 +43,10 @@ impl From<&JobProgress> for JobView {
         let (progress, pct) = if total > 0 {
             (format!("{closed} of {total} domains"), closed * 100 / total)
         } else {
-            (format!("{} module runs", p.items()), if is_open(p.job.status) { 0 } else { 100 })
+            (
+                format!("{} module runs", p.items()),
+                if is_open(p.job.status) { 0 } else { 100 },
+            )
         };
         JobView {
             id: p.job.id.to_string(),
@@ -119,7 +122,10 @@ pub async fn page(
     let items = st.app.job_items(id).await?;
     let counts = |m: &std::collections::BTreeMap<&'static str, i64>| {
         m.iter()
-            .map(|(k, n)| Count { label: k.to_string(), n: *n })
+            .map(|(k, n)| Count {
+                label: k.to_string(),
+                n: *n,
+            })
             .collect::<Vec<_>>()
     };
     html(&JobPage {
@@ -144,7 +150,10 @@ pub async fn page(
 }
 
 /// `POST /jobs/{id}/cancel`.
-pub async fn cancel(State(st): State<WebState>, Path(id): Path<String>) -> Result<Response, WebError> {
+pub async fn cancel(
+    State(st): State<WebState>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
     let id = parse_job_id(&id)?;
     st.app.jobs().cancel(id).await?;
     Ok(Redirect::to(&format!("/jobs/{id}")).into_response())
