@@ -105,6 +105,8 @@ pub enum Command {
     Jobs(JobsArgs),
     /// Run scheduled enrichment with an HTTP API and /metrics until SIGTERM/SIGINT ([daemon]).
     Daemon(DaemonArgs),
+    /// Serve the web UI (and the API) over the configured database, without schedules.
+    Ui(UiArgs),
     /// Scale benchmark: simulated providers on 127.0.0.1, makespan vs. its lower bound.
     Bench(BenchArgs),
 }
@@ -334,6 +336,17 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "IP:PORT")]
     pub bind: Option<String>,
     /// Point every provider at this fixture server (offline runs and tests).
+    #[arg(long, value_name = "URL")]
+    pub fixtures_url: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct UiArgs {
+    /// Address of the UI (default 127.0.0.1:8480; port 0 picks a free one). The first line on
+    /// standard output is the URL to open, with a one-time login code.
+    #[arg(long, value_name = "IP:PORT")]
+    pub bind: Option<String>,
+    /// Point every provider at this fixture server (re-enrich offline; tests).
     #[arg(long, value_name = "URL")]
     pub fixtures_url: Option<String>,
 }

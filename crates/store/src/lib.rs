@@ -18,6 +18,7 @@
 //! the capability's module, over the primitives in [`backend`]; the backends implement only
 //! those primitives and their queries, in SQL.
 
+mod accounts;
 pub mod backend;
 mod charges;
 mod error;
@@ -32,6 +33,7 @@ mod snapshots;
 mod sqlite;
 mod targets;
 
+pub use accounts::{AccountFields, AccountPage, AccountQuery, AccountRow, AccountSort, FieldRef};
 pub use charges::{ChargeStore, HoldOutcome, SpendCap};
 pub use error::StoreError;
 pub use jobs::JobStore;

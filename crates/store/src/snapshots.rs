@@ -113,6 +113,15 @@ pub trait SnapshotStore: Backend {
         })
     }
 
+    /// One page of the accounts summary (every domain with snapshots or on the target list,
+    /// with the scalars `query.fields` names read from its latest snapshots), filtered, sorted
+    /// and paged in the database, plus counts per tier and intent band over all matches. A
+    /// limit outside 1 ..= 1000 is [`StoreError::Invalid`].
+    async fn list_accounts(
+        &self,
+        query: &crate::AccountQuery,
+    ) -> Result<crate::AccountPage, StoreError>;
+
     /// Every (domain, module) with stored snapshots and how many versions it has, ordered by
     /// domain then module (byte order): the walk retention pruning makes.
     async fn snapshot_keys(&self) -> Result<Vec<(String, String, i64)>, StoreError>;

@@ -19,6 +19,7 @@ use pforge_store::{
     DeriveChanges, Derived, HoldOutcome, ItemStatus, JobStatus, NewSnapshot, NoDerivation,
     SaveOutcome, Snapshot, SpendCap, StoreError, WorkItem,
 };
+use pforge_store::{AccountFields, AccountQuery, AccountSort, FieldRef};
 use pforge_store::{QueueStatus, MAX_QUEUE_ATTEMPTS};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -156,6 +157,7 @@ conformance!(
     changes_are_filtered_newest_first_in_pages,
     batches_save_like_one_by_one_and_fail_whole,
     concurrent_batches_over_shared_modules_never_deadlock,
+    accounts_summary_filters_sorts_and_pages,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -2251,4 +2253,198 @@ async fn concurrent_batches_over_shared_modules_never_deadlock(h: Harness) {
     assert!(calls
         .iter()
         .all(|(prev, v)| *prev == (*v > 1).then_some(v - 1)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts summary
+// ---------------------------------------------------------------------------------------------
+
+fn account_query() -> AccountQuery {
+    AccountQuery {
+        fields: AccountFields {
+            name: FieldRef::new("co", "name"),
+            tier: FieldRef::new("icp", "tier"),
+            icp_score: FieldRef::new("icp", "score"),
+            intent_score: FieldRef::new("intent", "score"),
+            intent_band: FieldRef::new("intent", "level"),
+            technologies: FieldRef::new("tech", "technologies"),
+            technology_name: "name".into(),
+        },
+        text: None,
+        tier: None,
+        min_intent: None,
+        technology: None,
+        min_change_level: None,
+        sort: AccountSort::Domain,
+        descending: false,
+        offset: 0,
+        limit: 50,
+    }
+}
+
+fn data_snap(domain: &str, module: &str, data: Value) -> NewSnapshot {
+    NewSnapshot {
+        domain: domain.into(),
+        module: module.into(),
+        content_hash: format!("{data}"),
+        data,
+        citations: json!([]),
+        fetched_at: now(),
+        job_id: None,
+    }
+}
+
+async fn accounts_summary_filters_sorts_and_pages(h: Harness) {
+    let store = h.open().await;
+    let accounts = [
+        (
+            "acme.io",
+            "Acme",
+            "A",
+            80,
+            75,
+            "hot",
+            vec!["Algolia", "React"],
+        ),
+        ("beta.io", "Beta Corp", "B", 60, 30, "cool", vec!["React"]),
+        ("gamma.io", "Gamma", "A", 90, 45, "warm", vec![]),
+    ];
+    for (d, name, tier, icp, intent, band, tech) in &accounts {
+        let techs: Vec<Value> = tech.iter().map(|t| json!({"name": t})).collect();
+        for (module, data) in [
+            ("co", json!({"name": name})),
+            ("icp", json!({"tier": tier, "score": icp})),
+            ("intent", json!({"score": intent, "level": band})),
+            ("tech", json!({"technologies": techs})),
+        ] {
+            store
+                .save_snapshot(&data_snap(d, module, data), &NoDerivation)
+                .await
+                .unwrap();
+        }
+    }
+    // An older intent version must not count: only the latest snapshot does.
+    store
+        .save_snapshot(
+            &data_snap("beta.io", "intent", json!({"score": 35, "level": "cool"})),
+            &Recording::default(),
+        )
+        .await
+        .unwrap();
+    // A target without snapshots is an account with nothing known yet.
+    store.add_targets(&["new.io".into()]).await.unwrap();
+    // The newest job for acme.io failed one module.
+    let job = Uuid::new_v4();
+    store.create_job(job, "cli", &no_spec()).await.unwrap();
+    let mut failed = item(job, "acme.io", "hiring", ItemStatus::Failed);
+    failed.error = Some("HTTP 500".into());
+    store.upsert_item(&failed).await.unwrap();
+    store
+        .upsert_item(&item(job, "acme.io", "co", ItemStatus::Unchanged))
+        .await
+        .unwrap();
+
+    let page = store.list_accounts(&account_query()).await.unwrap();
+    let domains: Vec<&str> = page.rows.iter().map(|r| r.domain.as_str()).collect();
+    assert_eq!(domains, ["acme.io", "beta.io", "gamma.io", "new.io"]);
+    assert_eq!(page.total, 4);
+    let acme = &page.rows[0];
+    assert_eq!(acme.name.as_deref(), Some("Acme"));
+    assert_eq!(acme.tier.as_deref(), Some("A"));
+    assert_eq!((acme.icp_score, acme.intent_score), (Some(80), Some(75)));
+    assert_eq!(acme.intent_band.as_deref(), Some("hot"));
+    assert_eq!(acme.failing_modules, ["hiring"]);
+    assert!(acme.last_enriched.is_some() && acme.last_change_at.is_none());
+    let beta = &page.rows[1];
+    assert_eq!(beta.intent_score, Some(35), "the latest version counts");
+    assert_eq!(beta.last_change_level.as_deref(), Some("high"));
+    assert!(beta.last_change_at.is_some() && beta.failing_modules.is_empty());
+    assert_eq!(page.rows[3].name, None);
+    assert_eq!(
+        page.by_tier,
+        vec![
+            (Some("A".to_string()), 2),
+            (Some("B".to_string()), 1),
+            (None, 1)
+        ]
+    );
+    assert_eq!(page.by_intent_band.iter().map(|(_, n)| n).sum::<i64>(), 4);
+
+    let list = |q: AccountQuery| {
+        let store = store.clone();
+        async move {
+            let p = store.list_accounts(&q).await.unwrap();
+            (
+                p.rows.into_iter().map(|r| r.domain).collect::<Vec<_>>(),
+                p.total,
+            )
+        }
+    };
+    let by_intent = AccountQuery {
+        sort: AccountSort::IntentScore,
+        descending: true,
+        ..account_query()
+    };
+    assert_eq!(
+        list(by_intent).await.0,
+        ["acme.io", "gamma.io", "beta.io", "new.io"],
+        "missing values last"
+    );
+    let by_name = AccountQuery {
+        sort: AccountSort::Name,
+        ..account_query()
+    };
+    assert_eq!(
+        list(by_name).await.0,
+        ["acme.io", "beta.io", "gamma.io", "new.io"]
+    );
+    let tier_a = AccountQuery {
+        tier: Some("A".into()),
+        ..account_query()
+    };
+    assert_eq!(
+        list(tier_a).await,
+        (vec!["acme.io".to_string(), "gamma.io".to_string()], 2)
+    );
+    let min = AccountQuery {
+        min_intent: Some(40),
+        ..account_query()
+    };
+    assert_eq!(list(min).await.1, 2);
+    let react = AccountQuery {
+        technology: Some("react".into()),
+        ..account_query()
+    };
+    assert_eq!(
+        list(react).await.0,
+        ["acme.io", "beta.io"],
+        "technology names match in any case"
+    );
+    let text = AccountQuery {
+        text: Some("CORP".into()),
+        ..account_query()
+    };
+    assert_eq!(list(text).await.0, ["beta.io"], "text matches the name too");
+    let changed = AccountQuery {
+        min_change_level: Some(Level::High),
+        ..account_query()
+    };
+    assert_eq!(list(changed).await.0, ["beta.io"]);
+    let paged = AccountQuery {
+        limit: 2,
+        offset: 2,
+        ..account_query()
+    };
+    assert_eq!(
+        list(paged).await,
+        (vec!["gamma.io".to_string(), "new.io".to_string()], 4)
+    );
+    let bad = AccountQuery {
+        limit: 0,
+        ..account_query()
+    };
+    assert!(matches!(
+        store.list_accounts(&bad).await,
+        Err(StoreError::Invalid(_))
+    ));
 }

@@ -2,6 +2,7 @@
 //! each reads the store through one implementation, so a filter or a ranking can never differ
 //! between the terminal and the browser.
 
+pub mod accounts;
 pub mod brief;
 pub mod budget;
 pub mod estimate;
@@ -11,6 +12,7 @@ pub mod jobs;
 pub mod snapshots;
 pub mod targets;
 
+pub use accounts::{account_fields, AccountFilter, MAX_ACCOUNTS_PAGE};
 pub use brief::{Brief, BRIEF_MODULE};
 pub use estimate::{Estimate, ProviderEstimate};
 pub use history::{ChangeFilter, VersionDiff, VersionEntry, MAX_PAGE};

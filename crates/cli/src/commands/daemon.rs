@@ -1,7 +1,7 @@
 //! `pforge daemon`: the long-running mode. Starts the application's daemon (worker tasks,
-//! schedules, refresh, alert delivery) and the HTTP server (`/api/v1`, `/metrics`, health), and
-//! on SIGTERM/SIGINT stops taking work, lets what is in flight finish within the grace period,
-//! flushes the alert outbox and exits 0; a restart resumes whatever was left.
+//! schedules, refresh, alert delivery) and the HTTP server (the web UI, `/api/v1`, `/metrics`,
+//! health), and on SIGTERM/SIGINT stops taking work, lets what is in flight finish within the
+//! grace period, flushes the alert outbox and exits 0; a restart resumes whatever was left.
 
 use crate::cli::{DaemonArgs, GlobalArgs};
 use crate::exit;
@@ -49,7 +49,21 @@ pub async fn run(global: &GlobalArgs, args: DaemonArgs) -> Result<u8> {
         token: Arc::from(daemon_settings.token.as_str()),
         stopping: stopping.clone(),
     };
-    let router = pforge_http::router(state);
+    // The web UI beside the API: log in with the API token, or once with this code.
+    let auth = Arc::new(pforge_web::Auth::new(
+        &daemon_settings.token,
+        Duration::from_secs(12 * 3600),
+    ));
+    tracing::info!(
+        "web UI: http://{addr}/login?code={}",
+        auth.login_code().unwrap_or_default()
+    );
+    let web = pforge_web::router(pforge_web::WebState {
+        app: state.app.clone(),
+        daemon: daemon.clone(),
+        auth,
+    });
+    let router = web.merge(pforge_http::router(state));
     let server_stop = stopping.clone();
     let mut server = tokio::spawn(async move {
         axum::serve(listener, router)

@@ -16,6 +16,7 @@ mod jobs;
 mod plan;
 mod prune;
 mod show;
+mod ui;
 mod worker;
 
 pub use brief::BriefArgs;
@@ -42,6 +43,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Worker(args) => worker::run(&cli.global, args).await,
         Command::Jobs(args) => jobs::run(&cli.global, args).await,
         Command::Daemon(args) => daemon::run(&cli.global, args).await,
+        Command::Ui(args) => ui::run(&cli.global, args).await,
         Command::Bench(args) => bench::run(args).await,
     }
 }

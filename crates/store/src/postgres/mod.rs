@@ -16,6 +16,7 @@
 //! Migrations live in `migrations/postgres/` and are applied on open into the first schema of the
 //! connection's search_path (tests use that to isolate themselves in throwaway schemas).
 
+mod accounts;
 mod tx;
 mod waker;
 
@@ -166,6 +167,13 @@ impl Backend for PgStore {
 
 #[async_trait]
 impl SnapshotStore for PgStore {
+    async fn list_accounts(
+        &self,
+        query: &crate::AccountQuery,
+    ) -> Result<crate::AccountPage, StoreError> {
+        self.accounts_page(query).await
+    }
+
     async fn latest_snapshot(
         &self,
         domain: &str,

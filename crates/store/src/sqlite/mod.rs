@@ -13,6 +13,7 @@
 //! text. Timestamps therefore round-trip at microsecond precision; the store truncates the
 //! timestamps it generates itself to microseconds so that what it returns equals what it reads.
 
+mod accounts;
 mod tx;
 
 use std::collections::BTreeMap;
@@ -208,6 +209,13 @@ impl Backend for SqliteStore {
 
 #[async_trait]
 impl SnapshotStore for SqliteStore {
+    async fn list_accounts(
+        &self,
+        query: &crate::AccountQuery,
+    ) -> Result<crate::AccountPage, StoreError> {
+        self.accounts_page(query).await
+    }
+
     async fn latest_snapshot(
         &self,
         domain: &str,

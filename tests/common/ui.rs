@@ -1,0 +1,347 @@
+//! Helpers of the UI tests: the demo in a temporary database, `pforge ui` started on a free
+//! loopback port (its first line is the login URL), and an HTTP session that logs in with it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// URL-encodes a query value.
+pub fn enc(s: &str) -> String {
+    url_encode(s)
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The demo (epoch 1, then epoch 2 with its changes) in a temporary SQLite file.
+pub struct DemoDb {
+    pub dir: tempfile::TempDir,
+}
+
+impl DemoDb {
+    pub fn new() -> DemoDb {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = DemoDb { dir };
+        for epoch in ["1", "2"] {
+            let out = db
+                .command()
+                .args(["demo", "--epoch", epoch, "--json"])
+                .output()
+                .expect("run the demo");
+            // QuantumLeaf's job board answers 500 on purpose: exit 1 at most.
+            assert!(
+                out.status.code().is_some_and(|c| c <= 1),
+                "demo epoch {epoch}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        db
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("demo.db")
+    }
+
+    /// `pforge --db <this db>` run from the empty folder (built-in config and recordings).
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pforge"));
+        cmd.arg("--db")
+            .arg(self.db())
+            .current_dir(self.dir.path())
+            .env_remove("PFORGE_DATABASE_URL")
+            .env_remove("PFORGE_CONFIG")
+            .env_remove("PFORGE_API_TOKEN");
+        cmd
+    }
+
+    /// Stores an account whose provider data is hostile: a company name with a script, a
+    /// description with an `onerror=` attribute, a `javascript:` source URL, a brief with raw HTML.
+    pub async fn add_hostile(&self, domain: &str) {
+        use pforge_store::{NewSnapshot, NoDerivation};
+        let store = pforge_store::open_store(&format!("sqlite://{}", self.db().display()))
+            .await
+            .expect("open the demo database");
+        let cite = serde_json::json!([{
+            "source": "javascript:alert(document.cookie)",
+            "provider": "homepage",
+            "fetched_at": "2024-05-01T12:00:00Z",
+            "covers": [""]
+        }]);
+        for (module, data) in [
+            (
+                "m01_company_context",
+                serde_json::json!({
+                    "name": "<script>alert('name')</script>Evil Corp",
+                    "description": "<img src=x onerror=alert('description')>",
+                    "website": "javascript:alert('website')",
+                }),
+            ),
+            (
+                "m15_strategic_brief",
+                serde_json::json!({
+                    "markdown": "# Evil\n\n<script>alert('brief')</script><a href=\"javascript:alert(1)\">x</a>[1]",
+                    "footnotes": [{"n": 1, "source": "javascript:alert('footnote')"}],
+                    "missing_modules": [],
+                }),
+            ),
+        ] {
+            store
+                .save_snapshot(
+                    &NewSnapshot {
+                        domain: domain.into(),
+                        module: module.into(),
+                        content_hash: data.to_string(),
+                        data,
+                        citations: cite.clone(),
+                        fetched_at: chrono::Utc::now(),
+                        job_id: None,
+                    },
+                    &NoDerivation,
+                )
+                .await
+                .expect("store hostile data");
+        }
+    }
+
+    /// The name of one technology in the latest tech stack of `domain`.
+    pub async fn a_technology_of(&self, domain: &str) -> String {
+        let store = pforge_store::open_store(&format!("sqlite://{}", self.db().display()))
+            .await
+            .expect("open the demo database");
+        let snap = store
+            .latest_snapshot(domain, "m02_tech_stack")
+            .await
+            .expect("read")
+            .expect("a tech stack");
+        snap.data["technologies"][0]["name"]
+            .as_str()
+            .expect("a technology name")
+            .to_string()
+    }
+}
+
+/// A running `pforge ui`, stopped when dropped.
+pub struct Ui {
+    child: Child,
+    pub base: String,
+    pub login_url: String,
+    _fixtures: pforge_fixture_server::FixtureServer,
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client that does not follow redirects (tests look at them).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+impl Ui {
+    /// Starts `pforge ui --bind 127.0.0.1:0` over the demo database with providers pointed at
+    /// a fixture server of epoch 2 (for re-enrich), and reads the login URL from its first line.
+    pub async fn start(demo: &DemoDb) -> Ui {
+        let fixtures = pforge_fixture_server::FixtureServer::start(
+            &repo().join("fixtures"),
+            2,
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .await
+        .expect("fixture server");
+        let mut child = demo
+            .command()
+            .args(["ui", "--bind", "127.0.0.1:0", "--fixtures-url"])
+            .arg(fixtures.url())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start pforge ui");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("pforge ui printed no first line within 60 s");
+        let login_url = line.trim().to_string();
+        assert!(
+            login_url.starts_with("http://127.0.0.1:") && login_url.contains("/login?code="),
+            "first line: {login_url:?}"
+        );
+        let base = login_url[..login_url.find("/login").unwrap()].to_string();
+        Ui {
+            child,
+            base,
+            login_url,
+            _fixtures: fixtures,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The origin browsers send with this UI's forms.
+    pub fn origin(&self) -> String {
+        self.base.clone()
+    }
+
+    /// Logs in with the one-time code and reads the CSRF token from a page.
+    pub async fn login(&self) -> Session {
+        let c = client();
+        let r = c.get(&self.login_url).send().await.expect("login");
+        assert_eq!(r.status(), 303, "login with the code");
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        let cookie = cookie.split(';').next().unwrap().to_string();
+        let mut s = Session {
+            client: c,
+            base: self.base.clone(),
+            cookie,
+            csrf: String::new(),
+        };
+        let page = s.get("/jobs").await;
+        let marker = "name=\"csrf\" value=\"";
+        let at = page.body.find(marker).expect("a CSRF field on every page") + marker.len();
+        s.csrf = page.body[at..at + 64].to_string();
+        s
+    }
+}
+
+/// A logged-in HTTP session.
+pub struct Session {
+    client: reqwest::Client,
+    base: String,
+    cookie: String,
+    pub csrf: String,
+}
+
+/// An answer: status, headers (lower-case names), body.
+pub struct Page {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+async fn page(r: reqwest::Response) -> Page {
+    let status = r.status().as_u16();
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    Page {
+        status,
+        headers,
+        body: r.text().await.unwrap_or_default(),
+    }
+}
+
+impl Session {
+    pub async fn get(&self, path: &str) -> Page {
+        page(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .header("cookie", &self.cookie)
+                .send()
+                .await
+                .expect("GET"),
+        )
+        .await
+    }
+
+    /// POSTs a form from this origin (`same_origin`) or without an Origin header.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)], same_origin: bool) -> Page {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .form(form);
+        if same_origin {
+            req = req.header("origin", &self.base);
+        }
+        page(req.send().await.expect("POST")).await
+    }
+
+    pub async fn post_with_origin(&self, path: &str, form: &[(&str, &str)], origin: &str) -> Page {
+        page(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header("cookie", &self.cookie)
+                .header("origin", origin)
+                .form(form)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+
+    /// The add-domains form, as a browser sends it (multipart, CSRF token in the action URL).
+    pub async fn add_domains(&self, text: &str) -> Page {
+        let boundary = "pforge-test-boundary-7d1c";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"domains\"\r\n\r\n{text}\r\n--{boundary}--\r\n"
+        );
+        page(
+            self.client
+                .post(format!("{}/accounts/add?csrf={}", self.base, self.csrf))
+                .header("cookie", &self.cookie)
+                .header("origin", &self.base)
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+
+    /// Polls a job page until the job is no longer running (at most 120 s); returns the page.
+    pub async fn wait_for_job(&self, path: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let p = self.get(path).await;
+            assert_eq!(p.status, 200, "{path}: {}", p.body);
+            if !p.body.contains("status-running\">running") {
+                return p.body;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "job still running after 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
