@@ -42,13 +42,13 @@ impl Module for Noop {
 }
 
 fn plan() -> Arc<pforge_orchestrator::Plan> {
-    let shape = common::PRODUCT_SHAPE;
+    let shape = common::product_shape();
     let mut r = Registry::new();
     for (id, deps) in shape {
         r.register(Arc::new(Noop(ModuleSpec {
-            id: id.to_string(),
-            title: id.to_string(),
-            dependencies: deps.iter().map(|d| d.to_string()).collect(),
+            title: id.clone(),
+            id,
+            dependencies: deps,
             providers: vec![],
             runs_degraded: false,
             set_arrays: vec![],

@@ -36,16 +36,13 @@ fn node(id: String, deps: Vec<String>) -> Arc<dyn Module> {
     }))
 }
 
-/// The product's 15 modules and exact dependencies (4 waves).
+/// The product's 15 modules and exact dependencies, from the real module specs.
 fn product_dag() -> Registry {
-    let shape = common::PRODUCT_SHAPE;
+    let shape = common::product_shape();
     let mut r = Registry::new();
     // Registered in reverse so the planner has to sort.
-    for (id, deps) in shape.iter().rev() {
-        r.register(node(
-            id.to_string(),
-            deps.iter().map(|d| d.to_string()).collect(),
-        ));
+    for (id, deps) in shape.into_iter().rev() {
+        r.register(node(id, deps));
     }
     r
 }

@@ -1,8 +1,9 @@
 //! The scale benchmark behind `pforge bench`. Simulated providers are served over real HTTP on
 //! 127.0.0.1 (each with a latency distribution and a server-side rate limit that answers 429 when
-//! exceeded); a 15-module DAG shaped like the product's calls them through the real `Gateway`
-//! (governor pacing) and the real executor stores every snapshot in SQLite. Synthetic domains are
-//! streamed, never held in memory at once. The report compares the makespan with a lower bound
+//! exceeded); the product's 15-module DAG (ids and dependencies from the real module specs,
+//! one simulated call per module) calls them through the real `Gateway` (governor pacing) and
+//! the real executor stores every snapshot in SQLite. Synthetic domains are streamed, never
+//! held in memory at once. The report compares the makespan with a lower bound
 //! no schedule can beat (the busiest provider's calls ÷ its rate limit, or the critical path's
 //! latency), so the cost of scheduling, and of the `--schedule waves` baseline, is measured.
 
@@ -69,6 +70,8 @@ pub struct BenchOptions {
     pub providers: Option<String>,
     /// Where snapshots go: a fresh SQLite file in the temp directory, or SQLite in memory.
     pub store: BenchStore,
+    /// Modules call no provider: the engine's own overhead (scheduling, persistence) alone.
+    pub noop: bool,
     /// No progress lines on stderr (the CLI's `--json`).
     pub quiet: bool,
 }
@@ -128,52 +131,62 @@ fn default_burst(rps: f64) -> u32 {
     ((rps / 50.0).round() as u32).max(1)
 }
 
-/// The 15 synthetic modules: (id, provider, dependencies), shaped like the product's DAG.
-pub const SIM_MODULES: &[(&str, &str, &[&str])] = &[
-    ("m01_company_context", "homepage", &[]),
-    ("m02_tech_stack", "dns", &[]),
-    ("m03_traffic", "traffic", &[]),
-    ("m04_financials", "sec", &[]),
-    (
-        "m05_competitors",
-        "search",
-        &["m01_company_context", "m02_tech_stack"],
-    ),
-    ("m06_hiring", "jobs", &["m01_company_context"]),
-    (
-        "m07_triggers",
-        "news",
-        &["m01_company_context", "m04_financials"],
-    ),
-    ("m08_investors", "sec", &["m04_financials", "m07_triggers"]),
-    (
-        "m09_executives",
-        "search",
-        &["m01_company_context", "m06_hiring"],
-    ),
-    ("m10_buying_committee", "jobs", &["m06_hiring"]),
-    (
-        "m11_displacement",
-        "homepage",
-        &["m02_tech_stack", "m05_competitors"],
-    ),
-    ("m12_case_studies", "homepage", &["m11_displacement"]),
-    (
-        "m13_icp_priority",
-        "traffic",
-        &["m03_traffic", "m04_financials", "m10_buying_committee"],
-    ),
-    (
-        "m14_signal_scoring",
-        "news",
-        &["m07_triggers", "m08_investors", "m11_displacement"],
-    ),
-    (
-        "m15_strategic_brief",
-        "search",
-        &["m09_executives", "m10_buying_committee", "m11_displacement"],
-    ),
+/// Which simulated provider each of the product's modules calls (one call per module run, so
+/// every wave has a different bottleneck). Ids and dependencies come from the real module specs
+/// ([`pforge_modules::builtin_specs`]); only this load assignment is the benchmark's own.
+pub const SIM_PROVIDERS: &[(&str, &str)] = &[
+    ("m01_company_context", "homepage"),
+    ("m02_tech_stack", "dns"),
+    ("m03_traffic", "traffic"),
+    ("m04_financials", "sec"),
+    ("m05_competitors", "search"),
+    ("m06_hiring", "jobs"),
+    ("m07_strategic_triggers", "news"),
+    ("m08_investors", "sec"),
+    ("m09_executives", "search"),
+    ("m10_buying_committee", "jobs"),
+    ("m11_displacement_targets", "homepage"),
+    ("m12_case_studies", "homepage"),
+    ("m13_icp_priority", "traffic"),
+    ("m14_signal_scoring", "news"),
+    ("m15_strategic_brief", "search"),
 ];
+
+/// One module of the benchmark's DAG: the product module's id and exact dependencies, and the
+/// simulated provider it calls.
+#[derive(Debug, Clone)]
+pub struct SimModuleSpec {
+    pub id: String,
+    pub provider: &'static str,
+    pub dependencies: Vec<String>,
+}
+
+/// The product's module graph (from the real specs) with a simulated provider per module. A
+/// module without an entry in [`SIM_PROVIDERS`] is an error naming it, so a new module cannot
+/// silently leave the benchmark.
+pub fn sim_modules() -> Result<Vec<SimModuleSpec>> {
+    pforge_modules::builtin_specs()
+        .into_iter()
+        .map(|spec| {
+            let provider = SIM_PROVIDERS
+                .iter()
+                .find(|(id, _)| *id == spec.id)
+                .map(|(_, p)| *p)
+                .ok_or_else(|| {
+                    BenchError(format!(
+                        "module {} has no simulated provider: add it to SIM_PROVIDERS in \
+                         crates/bench/src/lib.rs",
+                        spec.id
+                    ))
+                })?;
+            Ok(SimModuleSpec {
+                id: spec.id,
+                provider,
+                dependencies: spec.dependencies,
+            })
+        })
+        .collect()
+}
 
 /// Parses `--providers` overrides onto the default mix.
 pub fn parse_providers(spec: Option<&str>) -> Result<Vec<SimProvider>> {
@@ -429,6 +442,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 struct SimModule {
     spec: ModuleSpec,
     require_deps: bool,
+    /// Answer at once without calling the provider.
+    noop: bool,
 }
 
 #[async_trait]
@@ -450,8 +465,18 @@ impl Module for SimModule {
             .map(String::as_str)
             .unwrap_or("");
         let domain = ctx.domain.as_str();
+        if self.noop {
+            let cite = Citation::config("bench-noop", &[]);
+            let mut out = ModuleOutput::new();
+            out.set("domain", domain, &cite);
+            out.set("provider", provider, &cite);
+            return Ok(out);
+        }
+        // The module id keeps two modules' calls to one provider apart (the gateway would
+        // otherwise serve the second from the first's single flight).
         let call = Call::get(provider, "/lookup")
             .query("domain", domain)
+            .query("module", &self.spec.id)
             .for_domain(domain)
             .by_module(&self.spec.id);
         let resp = ctx.gateway.fetch(&call).await?;
@@ -468,29 +493,30 @@ impl Module for SimModule {
     }
 }
 
-fn sim_module(id: &str, provider: &str, deps: &[&str], keep_deps: bool) -> Arc<dyn Module> {
+fn sim_module(m: &SimModuleSpec, keep_deps: bool, noop: bool) -> Arc<dyn Module> {
     Arc::new(SimModule {
         spec: ModuleSpec {
-            id: id.into(),
-            title: id.into(),
+            id: m.id.clone(),
+            title: m.id.clone(),
             dependencies: if keep_deps {
-                deps.iter().map(|d| d.to_string()).collect()
+                m.dependencies.clone()
             } else {
                 Vec::new()
             },
-            providers: vec![provider.into()],
+            providers: vec![m.provider.into()],
             runs_degraded: false,
             set_arrays: Vec::new(),
         },
         require_deps: keep_deps,
+        noop,
     })
 }
 
 /// The 15-module plan over the simulated providers.
-fn full_plan() -> Result<pforge_orchestrator::Plan> {
+fn full_plan(sims: &[SimModuleSpec], noop: bool) -> Result<pforge_orchestrator::Plan> {
     let mut registry = Registry::new();
-    for (id, provider, deps) in SIM_MODULES {
-        registry.register(sim_module(id, provider, deps, true));
+    for m in sims {
+        registry.register(sim_module(m, true, noop));
     }
     registry.plan().map_err(|e| BenchError(e.to_string()))
 }
@@ -507,6 +533,8 @@ fn domains(n: u64) -> impl Stream<Item = Domain> + Send {
 #[derive(Debug, Serialize)]
 pub struct BenchReport {
     pub domains: u64,
+    /// Modules called no provider (`--noop`): only the engine's overhead was measured.
+    pub noop: bool,
     pub schedule: Schedule,
     pub store: BenchStore,
     pub concurrency: usize,
@@ -536,7 +564,8 @@ pub struct BenchReport {
 /// Runs the benchmark described by `args`.
 pub async fn bench(args: &BenchOptions) -> Result<BenchReport> {
     let mix = parse_providers(args.providers.as_deref())?;
-    let plan = full_plan()?;
+    let sims = sim_modules()?;
+    let plan = full_plan(&sims, args.noop)?;
     let server = SimServer::start(&mix).await?;
 
     let mut providers: ProvidersConfig = BTreeMap::new();
@@ -625,9 +654,8 @@ pub async fn bench(args: &BenchOptions) -> Result<BenchReport> {
             for wave in plan.waves() {
                 let mut registry = Registry::new();
                 for id in &wave {
-                    if let Some((id, provider, deps)) = SIM_MODULES.iter().find(|(m, _, _)| m == id)
-                    {
-                        registry.register(sim_module(id, provider, deps, false));
+                    if let Some(m) = sims.iter().find(|m| &m.id == id) {
+                        registry.register(sim_module(m, false, args.noop));
                     }
                 }
                 let executor = Executor::new(
@@ -652,16 +680,24 @@ pub async fn bench(args: &BenchOptions) -> Result<BenchReport> {
         .await?;
 
     // Lower bound: the busiest provider, or the critical path's mean latency.
-    let mean_of: HashMap<&str, f64> = mix.iter().map(|p| (p.name.as_str(), p.mean_ms)).collect();
+    let mean_of: HashMap<&str, f64> = mix
+        .iter()
+        .map(|p| (p.name.as_str(), if args.noop { 0.0 } else { p.mean_ms }))
+        .collect();
     let mut finish_at: HashMap<&str, f64> = HashMap::new();
-    for (id, provider, deps) in SIM_MODULES {
-        let start = deps
+    // The plan's order is topological, so every dependency is finished before its dependents.
+    for id in plan.ids() {
+        let Some(m) = sims.iter().find(|m| m.id == id) else {
+            continue;
+        };
+        let start = m
+            .dependencies
             .iter()
-            .map(|d| finish_at.get(d).copied().unwrap_or(0.0))
+            .map(|d| finish_at.get(d.as_str()).copied().unwrap_or(0.0))
             .fold(0.0, f64::max);
         finish_at.insert(
-            id,
-            start + mean_of.get(provider).copied().unwrap_or(0.0) / 1000.0,
+            m.id.as_str(),
+            start + mean_of.get(m.provider).copied().unwrap_or(0.0) / 1000.0,
         );
     }
     let critical = finish_at.values().copied().fold(0.0, f64::max);
@@ -669,10 +705,11 @@ pub async fn bench(args: &BenchOptions) -> Result<BenchReport> {
     let mut bound_by = "critical_path".to_string();
     let mut reports = Vec::new();
     for p in &mix {
-        let per_domain = SIM_MODULES
-            .iter()
-            .filter(|(_, pr, _)| *pr == p.name)
-            .count() as u64;
+        let per_domain = if args.noop {
+            0
+        } else {
+            sims.iter().filter(|m| m.provider == p.name).count() as u64
+        };
         let planned = per_domain * args.domains;
         let secs = planned as f64 / p.rps;
         if secs > bound {
@@ -700,8 +737,8 @@ pub async fn bench(args: &BenchOptions) -> Result<BenchReport> {
         .map(|wave| {
             let mut per: HashMap<&str, u64> = HashMap::new();
             for id in wave {
-                if let Some((_, provider, _)) = SIM_MODULES.iter().find(|(m, _, _)| m == id) {
-                    *per.entry(provider).or_default() += args.domains;
+                if let Some(m) = sims.iter().find(|m| &m.id == id) {
+                    *per.entry(m.provider).or_default() += args.domains;
                 }
             }
             per.iter()
@@ -722,6 +759,7 @@ pub async fn bench(args: &BenchOptions) -> Result<BenchReport> {
     let rss_samples_mb = samples.lock().map(|s| s.clone()).unwrap_or_default();
     Ok(BenchReport {
         domains: args.domains,
+        noop: args.noop,
         schedule: args.schedule,
         store: args.store,
         concurrency,
@@ -733,7 +771,12 @@ pub async fn bench(args: &BenchOptions) -> Result<BenchReport> {
         lower_bound_secs: round3(bound),
         bound_by,
         critical_path_secs: round3(critical),
-        ratio: round3(makespan / bound),
+        // No bound without provider calls (`--noop`): the ratio is then 0.
+        ratio: if bound > 0.0 {
+            round3(makespan / bound)
+        } else {
+            0.0
+        },
         waves_bound_secs: round3(waves_bound.max(critical)),
         module_runs_per_sec: (runs as f64 / makespan).round(),
         peak_rss_mb: proc_status_mb("VmHWM:").unwrap_or(0.0),
@@ -803,8 +846,14 @@ fn proc_status_mb(field: &str) -> Option<f64> {
 pub fn print_report(r: &BenchReport) {
     println!(
         "pforge bench: {} domains x {} modules, schedule {:?}, store {:?}, concurrency {}, \
-         domains in flight {}",
-        r.domains, r.modules, r.schedule, r.store, r.concurrency, r.domains_in_flight
+         domains in flight {}{}",
+        r.domains,
+        r.modules,
+        r.schedule,
+        r.store,
+        r.concurrency,
+        r.domains_in_flight,
+        if r.noop { ", no-op modules" } else { "" }
     );
     println!(
         "  makespan        {:>9.2} s\n  lower bound     {:>9.2} s  (bound by {}; critical path {:.3} s; waves schedule bound {:.2} s)\n  ratio           {:>9.3}\n  module runs     {:>9}  ({} failed)\n  runs per second {:>9.0}\n  peak RSS        {:>9.1} MB  (samples: {:?})",
@@ -865,11 +914,24 @@ mod tests {
     }
 
     #[test]
-    fn synthetic_plan_has_four_waves_like_the_product() {
-        let plan = full_plan().unwrap();
+    fn synthetic_plan_is_the_products_dag() {
+        let sims = sim_modules().unwrap();
+        let plan = full_plan(&sims, false).unwrap();
         assert_eq!(plan.len(), 15);
-        assert_eq!(plan.wave_count(), 4);
+        let specs = pforge_modules::builtin_specs();
+        assert_eq!(SIM_PROVIDERS.len(), specs.len(), "one provider per module");
+        for spec in &specs {
+            let m = plan
+                .module(&spec.id)
+                .expect("every product module is benchmarked");
+            assert_eq!(m.spec().dependencies, spec.dependencies, "{}", spec.id);
+        }
+        // Four root modules start every domain; the brief reads all the others, so it is last.
         assert_eq!(plan.waves()[0].len(), 4);
+        assert_eq!(
+            plan.waves().last().unwrap(),
+            &vec!["m15_strategic_brief".to_string()]
+        );
     }
 
     /// A small real run: every module succeeds over real HTTP, nothing is rate-limited by the
@@ -883,6 +945,7 @@ mod tests {
             domains_in_flight: None,
             providers: Some("sec=20+-5@200".into()),
             store: BenchStore::Memory,
+            noop: false,
             quiet: true,
         };
         let r = bench(&args).await.unwrap();

@@ -450,6 +450,10 @@ pub struct BenchArgs {
     /// Where snapshots go: a fresh SQLite file in the temp directory, or SQLite in memory.
     #[arg(long, value_enum, default_value_t = BenchStoreArg::Sqlite)]
     pub store: BenchStoreArg,
+    /// Modules call no provider (no HTTP, no rate limits): measures the engine's own overhead,
+    /// every run's work item and snapshot still stored.
+    #[arg(long)]
+    pub noop: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,

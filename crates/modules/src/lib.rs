@@ -45,7 +45,7 @@ pub use m14_signal_scoring::SignalScoring;
 pub use m15_strategic_brief::StrategicBrief;
 pub use vendor::{BuyingCommitteeConfig, SignalScoringConfig, VendorConfig};
 
-use pforge_core::Module;
+use pforge_core::{Module, ModuleSpec};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -111,4 +111,55 @@ pub fn builtin_modules(
         Arc::new(SignalScoring::new(&cfg.signal_scoring)?),
         Arc::new(StrategicBrief::new(&cfg.vendor)),
     ])
+}
+
+/// The specs (ids, exact dependencies, providers) of the built-in modules, in registration
+/// order, without loading any file: the module graph the product runs. Tests and benchmarks that
+/// need "the product's DAG" build it from these, so they cannot drift from what the modules
+/// declare. The modules are built with default settings (the tech-stack module over an empty
+/// fingerprint database); no setting changes a spec.
+pub fn builtin_specs() -> Vec<ModuleSpec> {
+    let cfg = ModulesConfig::default();
+    let modules: Vec<Result<Arc<dyn Module>, ModulesError>> = vec![
+        Ok(Arc::new(CompanyContext::new())),
+        Ok(Arc::new(TechStack::with_db(Arc::new(
+            fingerprints::FingerprintDb::from_values(&serde_json::json!({}), None),
+        )))),
+        Traffic::new(&cfg.traffic, Path::new(".")).map(|m| Arc::new(m) as Arc<dyn Module>),
+        Financials::with_config(&cfg.resolution).map(|m| Arc::new(m) as Arc<dyn Module>),
+        Ok(Arc::new(Competitors::new())),
+        Hiring::new(&cfg.hiring).map(|m| Arc::new(m) as Arc<dyn Module>),
+        Ok(Arc::new(StrategicTriggers::new())),
+        Ok(Arc::new(Investors::new())),
+        Ok(Arc::new(Executives::new())),
+        BuyingCommittee::new(&cfg.buying_committee).map(|m| Arc::new(m) as Arc<dyn Module>),
+        Ok(Arc::new(DisplacementTargets::new(&cfg.vendor))),
+        Ok(Arc::new(CaseStudies::new(&cfg.vendor))),
+        Ok(Arc::new(IcpPriority::new(&cfg.vendor))),
+        SignalScoring::new(&cfg.signal_scoring).map(|m| Arc::new(m) as Arc<dyn Module>),
+        Ok(Arc::new(StrategicBrief::new(&cfg.vendor))),
+    ];
+    // Default settings always build (a unit test holds this); a module whose defaults stopped
+    // building is left out, which that test and every DAG test then report.
+    modules
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|m| m.spec().clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod spec_tests {
+    use super::*;
+
+    /// The specs are the ones `builtin_modules` builds from the shipped config, in the same
+    /// order, so the DAG tests and benchmarks see exactly the product's graph.
+    #[test]
+    fn builtin_specs_are_the_built_modules_specs() {
+        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let built = builtin_modules(&ModulesConfig::default(), &config).expect("modules build");
+        let built: Vec<ModuleSpec> = built.iter().map(|m| m.spec().clone()).collect();
+        assert_eq!(builtin_specs().len(), 15);
+        assert_eq!(builtin_specs(), built);
+    }
 }

@@ -273,6 +273,15 @@ impl Executor {
             domain: domain.to_string(),
         });
         let modules = self.plan.modules();
+        // One read of the domain's latest snapshots serves every module's freshness check and
+        // `previous` (they cannot change meanwhile: only this run writes this domain's modules).
+        let mut latest: HashMap<String, Snapshot> = self
+            .store
+            .latest_snapshots(domain.as_str())
+            .await?
+            .into_iter()
+            .map(|s| (s.module.clone(), s))
+            .collect();
         let mut waiting: HashMap<&str, usize> = modules
             .iter()
             .map(|m| (m.spec().id.as_str(), m.spec().dependencies.len()))
@@ -280,7 +289,9 @@ impl Executor {
         let mut finished: HashMap<String, Finished> = HashMap::new();
         let mut results = Vec::with_capacity(modules.len());
         let mut running = FuturesUnordered::new();
-        let start = |m: &Arc<dyn Module>, finished: &HashMap<String, Finished>| {
+        let start = |m: &Arc<dyn Module>,
+                     finished: &HashMap<String, Finished>,
+                     latest: Option<Snapshot>| {
             let deps: BTreeMap<String, DependencyResult> = m
                 .spec()
                 .dependencies
@@ -301,13 +312,13 @@ impl Executor {
             async move {
                 let started = Instant::now();
                 let r = this
-                    .run_module(job_id, &domain, module.clone(), deps, &writer)
+                    .run_module(job_id, &domain, module.clone(), deps, latest, &writer)
                     .await;
                 (module, r, started.elapsed())
             }
         };
         for m in modules.iter().filter(|m| m.spec().dependencies.is_empty()) {
-            running.push(start(m, &finished));
+            running.push(start(m, &finished, latest.remove(&m.spec().id)));
         }
         let mut failed_modules = 0;
         while let Some((module, result, elapsed)) = running.next().await {
@@ -331,7 +342,7 @@ impl Executor {
                     *n = n.saturating_sub(1);
                     if *n == 0 {
                         if let Some(m) = self.plan.module(&dependent) {
-                            running.push(start(m, &finished));
+                            running.push(start(m, &finished, latest.remove(&m.spec().id)));
                         }
                     }
                 }
@@ -354,6 +365,7 @@ impl Executor {
         domain: &Domain,
         module: Arc<dyn Module>,
         deps: BTreeMap<String, DependencyResult>,
+        latest: Option<Snapshot>,
         writer: &Writer,
     ) -> Result<ModuleResult, ExecError> {
         let spec = module.spec();
@@ -369,12 +381,6 @@ impl Executor {
             version: None,
         };
 
-        // One lookup of the latest snapshot serves both the freshness check and the module's
-        // `previous` (it cannot change in between: only this run writes this (domain, module)).
-        let latest = self
-            .store
-            .latest_snapshot(domain.as_str(), &spec.id)
-            .await?;
         if let Some(result) = self.fresh_result(&spec.id, latest.as_ref()) {
             item.status = ItemStatus::Fresh;
             item.version = result.version;
@@ -410,7 +416,10 @@ impl Executor {
 
         let _permit = self.permits.acquire().await.ok();
         item.attempts = 1;
-        writer.upsert_item(item.clone()).await?;
+        // The `running` row is progress, not an acknowledgement: it is queued for the next
+        // group commit without waiting for it (the outcome below is written after it and waited
+        // for, so it wins).
+        writer.queue_item(item.clone());
 
         let previous = latest.map(|s| s.data);
         let history = if module.reads_history() {
@@ -438,25 +447,24 @@ impl Executor {
             .with_history(history)
             .with_hints(hints);
         let outcome = self.invoke(module.clone(), ctx).await;
-        let result = match outcome {
-            Ok(output) => {
-                self.persist(job_id, domain, &module, output, writer)
-                    .await?
+        match outcome {
+            // The snapshot and its work item are committed together.
+            Ok(output) => self.persist(domain, &module, output, item, writer).await,
+            Err(Failure { message, budget }) => {
+                let result = ModuleResult {
+                    status: ItemStatus::Failed,
+                    version: None,
+                    error: Some(message.clone()),
+                    budget,
+                    output: Finished::NotAvailable(format!("failed: {message}")),
+                };
+                item.status = result.status;
+                item.error = result.error.clone();
+                item.finished_at = Some(Utc::now());
+                writer.upsert_item(item).await?;
+                Ok(result)
             }
-            Err(Failure { message, budget }) => ModuleResult {
-                status: ItemStatus::Failed,
-                version: None,
-                error: Some(message.clone()),
-                budget,
-                output: Finished::NotAvailable(format!("failed: {message}")),
-            },
-        };
-        item.status = result.status;
-        item.version = result.version;
-        item.error = result.error.clone();
-        item.finished_at = Some(Utc::now());
-        writer.upsert_item(item).await?;
-        Ok(result)
+        }
     }
 
     /// Runs the module on its own task so that a panic or a timeout fails this module only.
@@ -489,15 +497,19 @@ impl Executor {
         }
     }
 
-    /// Canonicalizes and stores a module output as a new version or a confirmation.
+    /// Canonicalizes and stores a module output as a new version or a confirmation, together
+    /// with its finished work item (`item`, completed from the save's outcome).
     async fn persist(
         &self,
-        job_id: Uuid,
         domain: &Domain,
         module: &Arc<dyn Module>,
         mut output: ModuleOutput,
+        item: WorkItem,
         writer: &Writer,
     ) -> Result<ModuleResult, ExecError> {
+        let job_id = item.job_id;
+        let mut item = item;
+        item.finished_at = Some(Utc::now());
         let spec = module.spec();
         let canonical = canonicalize(&output.data, &spec.set_arrays);
         if canonical != output.data {
@@ -520,7 +532,7 @@ impl Executor {
             fetched_at: output.fetched_at,
             job_id: Some(job_id),
         };
-        let saved = writer.save_snapshot(new).await?;
+        let saved = writer.save_result(new, item).await?;
         let (status, version) = match saved {
             SaveOutcome::Unchanged { version } => (ItemStatus::Unchanged, version),
             SaveOutcome::Created { version, .. } => (ItemStatus::NewVersion, version),
@@ -565,20 +577,24 @@ impl Executor {
 const MAX_WRITE_BATCH: usize = 512;
 
 /// Group commit: module runs hand their store writes to one task that commits whatever has
-/// queued up meanwhile in one transaction per kind, so a busy run pays one commit per batch
-/// instead of one per write (SQLite has a single writer anyway). Each caller still waits until
+/// queued up meanwhile (outputs and work items) in one transaction, so a busy run pays one
+/// commit per batch instead of one per write (SQLite has a single writer anyway). Each caller still waits until
 /// its own write is committed, so nothing is acknowledged early and resumability is unchanged.
 #[derive(Clone)]
 struct Writer {
-    ops: mpsc::Sender<WriteOp>,
+    ops: mpsc::UnboundedSender<WriteOp>,
     store: Arc<dyn Store>,
     derive: Arc<dyn DeriveChanges>,
 }
 
 enum WriteOp {
-    Item(WorkItem, oneshot::Sender<Result<(), StoreError>>),
-    Snapshot(
+    /// A work item; `None` when nobody waits for its commit (the `running` row).
+    Item(WorkItem, Option<oneshot::Sender<Result<(), StoreError>>>),
+    /// A module's output and its finished work item, whose status and version the save's
+    /// outcome decides; committed in one transaction.
+    Result(
         NewSnapshot,
+        WorkItem,
         oneshot::Sender<Result<SaveOutcome, StoreError>>,
     ),
 }
@@ -586,7 +602,7 @@ enum WriteOp {
 impl Writer {
     /// Starts the committing task; it ends once every clone of the writer is dropped.
     fn spawn(store: Arc<dyn Store>, derive: Arc<dyn DeriveChanges>) -> Self {
-        let (ops, mut rx) = mpsc::channel::<WriteOp>(MAX_WRITE_BATCH * 4);
+        let (ops, mut rx) = mpsc::unbounded_channel::<WriteOp>();
         let (s, d) = (store.clone(), derive.clone());
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_WRITE_BATCH);
@@ -597,16 +613,29 @@ impl Writer {
         Writer { ops, store, derive }
     }
 
+    /// Queues a work item for the next commit without waiting for it. The queue is unbounded,
+    /// but every module run that queues one then waits for its own outcome's commit, so at most
+    /// one unwaited item per running module is ever queued.
+    fn queue_item(&self, item: WorkItem) {
+        if let Err(mpsc::error::SendError(WriteOp::Item(item, _))) =
+            self.ops.send(WriteOp::Item(item, None))
+        {
+            // The committing task is gone (a panic): write it directly, in the background.
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                let _ = store.upsert_item(&item).await;
+            });
+        }
+    }
+
     /// Upserts a work item; returns once it is committed.
     async fn upsert_item(&self, item: WorkItem) -> Result<(), ExecError> {
         let (tx, rx) = oneshot::channel();
-        match self.ops.send(WriteOp::Item(item, tx)).await {
+        match self.ops.send(WriteOp::Item(item, Some(tx))) {
             Ok(()) => match rx.await {
                 Ok(r) => Ok(r?),
                 // The committing task died (a panic) before answering.
-                Err(_) => Err(ExecError::Store(StoreError::Invalid(
-                    "the store writer task stopped".into(),
-                ))),
+                Err(_) => Err(writer_stopped()),
             },
             Err(mpsc::error::SendError(WriteOp::Item(item, _))) => {
                 Ok(self.store.upsert_item(&item).await?)
@@ -615,22 +644,29 @@ impl Writer {
         }
     }
 
-    /// Saves a snapshot; returns its outcome once committed.
-    async fn save_snapshot(&self, new: NewSnapshot) -> Result<SaveOutcome, ExecError> {
+    /// Saves a module's output and its finished work item (status and version from the
+    /// outcome); returns the outcome once both are committed.
+    async fn save_result(
+        &self,
+        new: NewSnapshot,
+        item: WorkItem,
+    ) -> Result<SaveOutcome, ExecError> {
         let (tx, rx) = oneshot::channel();
-        match self.ops.send(WriteOp::Snapshot(new, tx)).await {
+        match self.ops.send(WriteOp::Result(new, item, tx)) {
             Ok(()) => match rx.await {
                 Ok(r) => Ok(r?),
-                Err(_) => Err(ExecError::Store(StoreError::Invalid(
-                    "the store writer task stopped".into(),
-                ))),
+                Err(_) => Err(writer_stopped()),
             },
-            Err(mpsc::error::SendError(WriteOp::Snapshot(new, _))) => {
-                Ok(self.store.save_snapshot(&new, self.derive.as_ref()).await?)
+            Err(mpsc::error::SendError(WriteOp::Result(new, item, _))) => {
+                Ok(save_one(self.store.as_ref(), self.derive.as_ref(), &new, &item).await?)
             }
             Err(_) => unreachable_write(),
         }
     }
+}
+
+fn writer_stopped() -> ExecError {
+    ExecError::Store(StoreError::Invalid("the store writer task stopped".into()))
 }
 
 /// A send error hands back the op that was sent, so the other variant cannot occur.
@@ -640,49 +676,105 @@ fn unreachable_write<T>() -> Result<T, ExecError> {
     )))
 }
 
-/// Commits one batch: items in one transaction, snapshots in another. If a batch fails, its
-/// writes are retried one by one so that each caller gets its own exact outcome or error.
+/// A finished work item as a save's outcome makes it: a new version or a confirmation.
+fn completed(item: &WorkItem, outcome: &SaveOutcome) -> WorkItem {
+    let mut item = item.clone();
+    let (status, version) = match outcome {
+        SaveOutcome::Unchanged { version } => (ItemStatus::Unchanged, *version),
+        SaveOutcome::Created { version, .. } => (ItemStatus::NewVersion, *version),
+    };
+    item.status = status;
+    item.version = Some(version);
+    item
+}
+
+/// Saves one result and its work item in one transaction.
+async fn save_one(
+    store: &dyn Store,
+    derive: &dyn DeriveChanges,
+    new: &NewSnapshot,
+    item: &WorkItem,
+) -> Result<SaveOutcome, StoreError> {
+    let items = |outcomes: &[SaveOutcome]| {
+        outcomes
+            .first()
+            .map(|o| vec![completed(item, o)])
+            .unwrap_or_default()
+    };
+    let mut out = store
+        .save_snapshots_and_items(std::slice::from_ref(new), derive, &items)
+        .await?;
+    out.pop()
+        .ok_or_else(|| StoreError::Invalid("saving one snapshot returned no outcome".into()))
+}
+
+/// Commits one batch in one transaction: every output with its work item, and every other work
+/// item (in the order they were queued, so a later write of an item wins). If the batch fails,
+/// its writes are retried one by one so that each caller gets its own exact outcome or error.
 async fn commit_batch(store: &dyn Store, derive: &dyn DeriveChanges, batch: Vec<WriteOp>) {
-    let mut items = Vec::new();
-    let mut item_replies = Vec::new();
+    /// One write in queue order; a result's item is filled from its outcome.
+    enum Slot {
+        Plain(WorkItem, Option<oneshot::Sender<Result<(), StoreError>>>),
+        Result(usize, oneshot::Sender<Result<SaveOutcome, StoreError>>),
+    }
+    let mut slots = Vec::with_capacity(batch.len());
     let mut snaps = Vec::new();
-    let mut snap_replies = Vec::new();
+    let mut result_items = Vec::new();
     for op in batch {
         match op {
-            WriteOp::Item(item, reply) => {
-                items.push(item);
-                item_replies.push(reply);
-            }
-            WriteOp::Snapshot(new, reply) => {
+            WriteOp::Item(item, reply) => slots.push(Slot::Plain(item, reply)),
+            WriteOp::Result(new, item, reply) => {
+                slots.push(Slot::Result(snaps.len(), reply));
                 snaps.push(new);
-                snap_replies.push(reply);
+                result_items.push(item);
             }
         }
     }
-    if !items.is_empty() {
-        match store.upsert_items(&items).await {
-            Ok(()) => {
-                for reply in item_replies {
-                    let _ = reply.send(Ok(()));
-                }
-            }
-            Err(_) => {
-                for (item, reply) in items.iter().zip(item_replies) {
-                    let _ = reply.send(store.upsert_item(item).await);
+    let items = |outcomes: &[SaveOutcome]| {
+        slots
+            .iter()
+            .filter_map(|slot| match slot {
+                Slot::Plain(item, _) => Some(item.clone()),
+                Slot::Result(i, _) => outcomes.get(*i).map(|o| completed(&result_items[*i], o)),
+            })
+            .collect::<Vec<_>>()
+    };
+    let committed = match store.save_snapshots_and_items(&snaps, derive, &items).await {
+        Ok(outcomes) if outcomes.len() == snaps.len() => Some(outcomes),
+        _ => None,
+    };
+    match committed {
+        Some(outcomes) => {
+            let mut outcomes = outcomes.into_iter();
+            for slot in slots {
+                match slot {
+                    Slot::Plain(_, reply) => {
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                    Slot::Result(_, reply) => {
+                        if let Some(outcome) = outcomes.next() {
+                            let _ = reply.send(Ok(outcome));
+                        }
+                    }
                 }
             }
         }
-    }
-    if !snaps.is_empty() {
-        match store.save_snapshots(&snaps, derive).await {
-            Ok(outcomes) if outcomes.len() == snaps.len() => {
-                for (outcome, reply) in outcomes.into_iter().zip(snap_replies) {
-                    let _ = reply.send(Ok(outcome));
-                }
-            }
-            _ => {
-                for (new, reply) in snaps.iter().zip(snap_replies) {
-                    let _ = reply.send(store.save_snapshot(new, derive).await);
+        None => {
+            // One by one, in queue order: each caller gets its own outcome or error.
+            for slot in slots {
+                match slot {
+                    Slot::Plain(item, reply) => {
+                        let r = store.upsert_item(&item).await;
+                        if let Some(reply) = reply {
+                            let _ = reply.send(r);
+                        }
+                    }
+                    Slot::Result(i, reply) => {
+                        let r = save_one(store, derive, &snaps[i], &result_items[i]).await;
+                        let _ = reply.send(r);
+                    }
                 }
             }
         }

@@ -491,49 +491,16 @@ mod tests {
         r
     }
 
-    /// The 15-module shape of DESIGN.md, with exact (not whole-wave) dependencies, registered
-    /// out of order on purpose.
+    /// The product's 15 modules: ids and exact dependencies from the real module specs
+    /// (`pforge_modules::builtin_specs`), so these tests plan the DAG the product runs;
+    /// registered in reverse order on purpose.
     fn fifteen() -> Registry {
-        registry(&[
-            (
-                "m15_strategic_brief",
-                &[
-                    "m08_investors",
-                    "m09_executives",
-                    "m10_buying_committee",
-                    "m11_displacement_targets",
-                ],
-            ),
-            ("m01_company_context", &[]),
-            ("m02_tech_stack", &[]),
-            ("m03_traffic", &[]),
-            ("m04_financials", &[]),
-            (
-                "m05_competitors",
-                &["m01_company_context", "m02_tech_stack"],
-            ),
-            ("m06_hiring", &["m01_company_context"]),
-            ("m07_strategic_triggers", &["m04_financials", "m03_traffic"]),
-            ("m08_investors", &["m04_financials", "m05_competitors"]),
-            ("m09_executives", &["m01_company_context", "m06_hiring"]),
-            (
-                "m10_buying_committee",
-                &["m06_hiring", "m07_strategic_triggers"],
-            ),
-            (
-                "m11_displacement_targets",
-                &["m02_tech_stack", "m05_competitors"],
-            ),
-            (
-                "m12_case_studies",
-                &["m05_competitors", "m11_displacement_targets"],
-            ),
-            ("m13_icp_priority", &["m10_buying_committee", "m03_traffic"]),
-            (
-                "m14_signal_scoring",
-                &["m07_strategic_triggers", "m08_investors"],
-            ),
-        ])
+        let mut r = Registry::new();
+        for spec in pforge_modules::builtin_specs().into_iter().rev() {
+            let deps: Vec<&str> = spec.dependencies.iter().map(String::as_str).collect();
+            r.register(module(&spec.id, &deps));
+        }
+        r
     }
 
     #[test]
@@ -621,7 +588,7 @@ mod tests {
     }
 
     #[test]
-    fn fifteen_modules_layer_into_the_design_waves() {
+    fn fifteen_modules_layer_into_the_products_waves() {
         let plan = fifteen().plan().unwrap();
         assert_eq!(plan.len(), 15);
         assert_eq!(
@@ -631,37 +598,41 @@ mod tests {
                     "m01_company_context",
                     "m02_tech_stack",
                     "m03_traffic",
-                    "m04_financials"
+                    "m06_hiring"
                 ],
-                vec!["m05_competitors", "m06_hiring", "m07_strategic_triggers"],
                 vec![
+                    "m04_financials",
                     "m08_investors",
-                    "m09_executives",
-                    "m10_buying_committee",
                     "m11_displacement_targets"
                 ],
                 vec![
-                    "m12_case_studies",
-                    "m13_icp_priority",
-                    "m14_signal_scoring",
-                    "m15_strategic_brief"
+                    "m05_competitors",
+                    "m07_strategic_triggers",
+                    "m09_executives",
+                    "m12_case_studies"
                 ],
+                vec![
+                    "m10_buying_committee",
+                    "m13_icp_priority",
+                    "m14_signal_scoring"
+                ],
+                vec!["m15_strategic_brief"],
             ]
         );
         assert_eq!(plan.wave_of("m01_company_context"), Some(1));
-        assert_eq!(plan.wave_of("m07_strategic_triggers"), Some(2));
-        assert_eq!(plan.wave_of("m15_strategic_brief"), Some(4));
+        assert_eq!(plan.wave_of("m07_strategic_triggers"), Some(3));
+        assert_eq!(plan.wave_of("m15_strategic_brief"), Some(5));
         assert_eq!(plan.wave_of("nope"), None);
-        assert_eq!(plan.wave_count(), 4);
+        assert_eq!(plan.wave_count(), 5);
         // Topological order = waves concatenated.
         let flat: Vec<String> = plan.waves().concat();
         assert_eq!(plan.ids(), flat);
         assert_eq!(
             plan.dependents("m05_competitors"),
             vec![
-                "m08_investors",
-                "m11_displacement_targets",
-                "m12_case_studies"
+                "m13_icp_priority",
+                "m14_signal_scoring",
+                "m15_strategic_brief"
             ]
         );
         assert!(plan.dependents("m15_strategic_brief").is_empty());
@@ -675,9 +646,10 @@ mod tests {
             plan.critical_path(),
             vec![
                 "m01_company_context",
-                "m05_competitors",
-                "m11_displacement_targets",
-                "m12_case_studies"
+                "m04_financials",
+                "m09_executives",
+                "m10_buying_committee",
+                "m15_strategic_brief"
             ]
         );
     }
@@ -687,13 +659,14 @@ mod tests {
         let mut r = fifteen();
         r.register(module("m16_follow_up", &["m15_strategic_brief"]));
         let plan = r.plan().unwrap();
-        assert_eq!(plan.wave_of("m16_follow_up"), Some(5));
+        assert_eq!(plan.wave_of("m16_follow_up"), Some(6));
         assert_eq!(
             plan.critical_path(),
             vec![
                 "m01_company_context",
-                "m05_competitors",
-                "m08_investors",
+                "m04_financials",
+                "m09_executives",
+                "m10_buying_committee",
                 "m15_strategic_brief",
                 "m16_follow_up"
             ]
@@ -736,14 +709,13 @@ mod tests {
             sub.ids(),
             vec![
                 "m01_company_context",
-                "m03_traffic",
-                "m04_financials",
                 "m06_hiring",
-                "m07_strategic_triggers",
+                "m04_financials",
+                "m09_executives",
                 "m10_buying_committee"
             ]
         );
-        assert_eq!(sub.wave_of("m10_buying_committee"), Some(3));
+        assert_eq!(sub.wave_of("m10_buying_committee"), Some(4));
         assert!(sub.module("m15_strategic_brief").is_none());
         assert_eq!(sub.dependents("m06_hiring"), vec!["m10_buying_committee"]);
 
@@ -753,7 +725,8 @@ mod tests {
         assert_eq!(
             two.waves(),
             vec![
-                vec!["m01_company_context", "m02_tech_stack", "m04_financials"],
+                vec!["m01_company_context"],
+                vec!["m04_financials"],
                 vec!["m05_competitors"]
             ]
         );
@@ -799,13 +772,13 @@ mod tests {
         assert_eq!(dot_escape("say \"hi\"\\\n"), "say \\\"hi\\\"\\\\\\n");
 
         let big = fifteen().plan().unwrap().to_dot();
-        for w in 1..=4 {
+        for w in 1..=5 {
             assert!(big.contains(&format!("subgraph cluster_w{w} {{")), "{big}");
             assert!(big.contains(&format!("label=\"wave {w}\";")));
         }
         assert!(big.contains("\"m10_buying_committee\" -> \"m15_strategic_brief\";"));
-        assert!(!big.contains("cluster_w5"));
-        assert_eq!(big.matches(" -> ").count(), 23);
+        assert!(!big.contains("cluster_w6"));
+        assert_eq!(big.matches(" -> ").count(), 44);
     }
 
     #[test]

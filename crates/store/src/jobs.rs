@@ -115,7 +115,7 @@ pub trait JobTx: Send {
 
 /// The items with the last one of each (job, domain, module) only, in order: one multi-row
 /// upsert may not touch a row twice (PostgreSQL refuses), and a later item wins anyway.
-fn last_per_key(items: &[WorkItem]) -> std::borrow::Cow<'_, [WorkItem]> {
+pub(crate) fn last_per_key(items: &[WorkItem]) -> std::borrow::Cow<'_, [WorkItem]> {
     fn key(i: &WorkItem) -> (Uuid, &str, &str) {
         (i.job_id, i.domain.as_str(), i.module.as_str())
     }

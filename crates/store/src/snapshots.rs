@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::backend::{Backend, ChangeFilter};
 use crate::{
     Alert, ChangeEvent, ChangePage, ChangeQuery, DeriveChanges, NewSnapshot, SaveOutcome, Snapshot,
-    StoreError,
+    StoreError, WorkItem,
 };
 
 /// Snapshots of module results, their versions and change events.
@@ -58,6 +58,31 @@ pub trait SnapshotStore: Backend {
         Ok(out)
     }
 
+    /// [`SnapshotStore::save_snapshots`] and the work items that record them, in one
+    /// transaction: `items` is handed the outcomes (in order) and returns the items to upsert
+    /// (as [`crate::JobStore::upsert_items`] would: a later item with the same key wins). Either
+    /// everything commits or nothing does, so an item never says a version exists that is not
+    /// stored, and a busy executor pays one commit for both.
+    async fn save_snapshots_and_items(
+        &self,
+        news: &[NewSnapshot],
+        derive: &dyn DeriveChanges,
+        items: &(dyn for<'o> Fn(&'o [SaveOutcome]) -> Vec<WorkItem> + Send + Sync),
+    ) -> Result<Vec<SaveOutcome>, StoreError> {
+        let mut tx = self.begin().await?;
+        let out = if news.is_empty() {
+            Vec::new()
+        } else {
+            save_batch(tx.as_mut(), news, derive).await?
+        };
+        let items = items(&out);
+        if !items.is_empty() {
+            tx.upsert_items(&crate::jobs::last_per_key(&items)).await?;
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
     /// The latest version of one module for a domain.
     async fn latest_snapshot(
         &self,
@@ -67,6 +92,15 @@ pub trait SnapshotStore: Backend {
 
     /// The latest version of every module for a domain, ordered by module id (byte order).
     async fn latest_snapshots(&self, domain: &str) -> Result<Vec<Snapshot>, StoreError>;
+
+    /// When the latest version of each module of each of `domains` was last confirmed, as
+    /// `(domain, module, checked_at)` in no particular order: one set-based read for many
+    /// domains that loads no data, for freshness checks over long lists (`plan --estimate`).
+    /// Domains without snapshots are simply absent.
+    async fn latest_checked(
+        &self,
+        domains: &[String],
+    ) -> Result<Vec<(String, String, DateTime<Utc>)>, StoreError>;
 
     /// Every version, oldest first (insertion order), optionally for one module.
     async fn snapshot_history(
@@ -213,6 +247,8 @@ fn key_of(n: &NewSnapshot) -> (&str, &str) {
 
 /// What a key's latest version is while a batch is being saved: one read from the database, or
 /// one this batch just created (index into its rows).
+// One per key of a batch, short-lived: boxing the snapshot would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Latest {
     Stored(Box<Snapshot>),
     Batch(usize),

@@ -639,6 +639,26 @@ async fn history_latest_and_get(h: Harness) {
     );
     assert!(store.latest_snapshots("none.io").await.unwrap().is_empty());
 
+    // The set-based freshness read agrees with the latest versions, for several domains at once.
+    let mut checked = store
+        .latest_checked(&["acme.io".into(), "other.io".into(), "none.io".into()])
+        .await
+        .unwrap();
+    checked.sort();
+    let mut expect: Vec<(String, String, DateTime<Utc>)> = latest
+        .iter()
+        .map(|s| (s.domain.clone(), s.module.clone(), s.checked_at))
+        .collect();
+    let other = store
+        .latest_snapshot("other.io", "m01")
+        .await
+        .unwrap()
+        .unwrap();
+    expect.push(("other.io".into(), "m01".into(), other.checked_at));
+    expect.sort();
+    assert_eq!(checked, expect);
+    assert!(store.latest_checked(&[]).await.unwrap().is_empty());
+
     let v2 = store
         .get_snapshot("acme.io", "m01", 2)
         .await

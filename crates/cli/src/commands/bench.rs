@@ -19,6 +19,7 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
             BenchStoreArg::Sqlite => BenchStore::Sqlite,
             BenchStoreArg::Memory => BenchStore::Memory,
         },
+        noop: args.noop,
         quiet: args.json,
     })
     .await?;

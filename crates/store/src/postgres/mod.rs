@@ -196,6 +196,25 @@ impl SnapshotStore for PgStore {
             .await
     }
 
+    async fn latest_checked(
+        &self,
+        domains: &[String],
+    ) -> Result<Vec<(String, String, DateTime<Utc>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT ON (domain, module) domain, module, checked_at FROM snapshots \
+             WHERE domain = ANY($1) ORDER BY domain, module, version DESC",
+        )
+        .bind(domains)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let c = Cells::new(r, "snapshots");
+                Ok((c.text("domain")?, c.text("module")?, c.ts("checked_at")?))
+            })
+            .collect()
+    }
+
     /// Oldest first means insertion order, which for one module is version order.
     async fn snapshot_history(
         &self,

@@ -46,6 +46,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// usually a laptop and reads are short.
 const READ_CONNECTIONS: u32 = 4;
 
+/// Domains per statement in set-based reads (well under SQLite's 32,766 bound parameters).
+const LATEST_CHECKED_CHUNK: usize = 2_000;
+
 /// How long a connection waits for another process's write lock before failing with
 /// `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -237,6 +240,31 @@ impl SnapshotStore for SqliteStore {
         );
         self.fetch(sqlx::query(&sql).bind(domain), "snapshots", rows::snapshot)
             .await
+    }
+
+    /// SQLite returns the other columns of the row holding `MAX(version)` in an aggregate,
+    /// so one grouped scan of the `(domain, module, version)` index answers it.
+    async fn latest_checked(
+        &self,
+        domains: &[String],
+    ) -> Result<Vec<(String, String, DateTime<Utc>)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in domains.chunks(LATEST_CHECKED_CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "SELECT domain, module, MAX(version) AS version, checked_at FROM snapshots \
+                 WHERE domain IN (",
+            );
+            let mut list = qb.separated(", ");
+            for d in chunk {
+                list.push_bind(d.as_str());
+            }
+            list.push_unseparated(") GROUP BY domain, module");
+            for r in qb.build().fetch_all(&self.reader).await? {
+                let c = Cells::new(r, "snapshots");
+                out.push((c.text("domain")?, c.text("module")?, c.ts("checked_at")?));
+            }
+        }
+        Ok(out)
     }
 
     /// Oldest first means insertion order, which for one module is version order.
