@@ -247,8 +247,6 @@ fn key_of(n: &NewSnapshot) -> (&str, &str) {
 
 /// What a key's latest version is while a batch is being saved: one read from the database, or
 /// one this batch just created (index into its rows).
-// One per key of a batch, short-lived: boxing the snapshot would only add an allocation.
-#[allow(clippy::large_enum_variant)]
 enum Latest {
     Stored(Box<Snapshot>),
     Batch(usize),

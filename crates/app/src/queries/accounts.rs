@@ -80,12 +80,3 @@ impl App {
             })
     }
 }
-
-impl App {
-    /// Adds domains to the target list (already listed ones keep their place); returns how
-    /// many were new.
-    pub async fn add_targets(&self, domains: &[pforge_core::Domain]) -> AppResult<u64> {
-        let names: Vec<String> = domains.iter().map(ToString::to_string).collect();
-        Ok(self.store().add_targets(&names).await?)
-    }
-}
