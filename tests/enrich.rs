@@ -342,7 +342,6 @@ async fn plan_estimate_matches_the_calls_a_run_then_makes() {
     );
 }
 
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_spending_cap_stops_paid_calls_with_exit_code_three() {
     let sb = Sandbox::new();

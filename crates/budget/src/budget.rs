@@ -204,12 +204,13 @@ impl Budget {
         self.lock().spent
     }
 
+    /// Settles a call in this run's counters: what it reserved (only calls under a run limit
+    /// reserve) is given back, and a charged call always adds to what this run spent.
     fn settle_run(&self, cost: f64, charged: bool, counted: bool) {
-        if !counted {
-            return;
-        }
         let mut st = self.lock();
-        st.reserved = (st.reserved - cost).max(0.0);
+        if counted {
+            st.reserved = (st.reserved - cost).max(0.0);
+        }
         if charged {
             st.spent += cost;
         }
