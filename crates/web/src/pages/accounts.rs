@@ -264,7 +264,7 @@ pub async fn page(
                 first_dir
             };
             Header {
-                label: *label,
+                label,
                 href: format!(
                     "/?{}",
                     q.with(&[("sort", s.as_str()), ("dir", dir), ("page", "")])
