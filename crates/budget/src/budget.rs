@@ -335,8 +335,8 @@ mod tests {
         assert_eq!(ledger.entries().len(), 3);
         assert_eq!(
             b.run_spent(),
-            0.0,
-            "no per-run cap: nothing counted per run"
+            3.0,
+            "a run's spend counts every charged call, cap or no cap"
         );
 
         // A new budget over the same ledger (a restart, another process) sees the spend.
