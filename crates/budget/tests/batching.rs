@@ -608,7 +608,9 @@ async fn budget_is_reserved_and_charged_once_per_batch_request() {
             .is_some_and(|d| d.starts_with("company")));
         assert!(e.request.as_deref().is_some_and(|r| r.contains("ids=Q")));
     }
-    let at = entries[0].at;
+    // Entries are in hold order; a hold's time is taken before it waits for the ledger, so the
+    // earliest charge is the least `at`, not necessarily the first entry.
+    let at = entries.iter().map(|e| e.at).min().unwrap();
     assert_eq!(
         ledger.spent_since(Some("wikidata"), at).await.unwrap(),
         total
