@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Wikidata calls per domain, batched against unbatched, on a simulated Wikidata.
+
+Generates N synthetic domains and their Wikidata (gen_fixtures.py), serves them with
+`pforge fixtures serve`, and enriches the list twice with the Wikidata modules (M01 company
+context, M08 investors) on fresh SQLite files:
+
+1. the shipped config (config/pforge.toml: wbgetentities batched, 50 ids a call, Wikidata at
+   its real 5 requests/s);
+2. the same config with the batch rule removed (and Wikidata's rate raised so it ends sooner:
+   the rate changes no answer).
+
+It prints the calls the fixture server counted per provider, Wikidata calls per domain, what
+`pforge plan --estimate` predicted for the same list (asked before the first run, on the empty
+database), and whether the two runs stored identical data for every (domain, module).
+
+Usage: benches/wikidata/run.py [N] (default 1000). PFORGE names the binary (default
+$CARGO_TARGET_DIR or target, release then debug).
+"""
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+MODULES = "m01_company_context,m08_investors"
+
+
+def binary():
+    if os.environ.get("PFORGE"):
+        return os.environ["PFORGE"]
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    for profile in ("release", "debug"):
+        path = os.path.join(target, profile, "pforge")
+        if os.path.exists(path):
+            return path
+    sys.exit("no pforge binary: build it (cargo build --release -p pforge) or set PFORGE")
+
+
+def set_rate(config, provider, per_second, burst):
+    """Rewrites the rate_limit line of [providers.PROVIDER]."""
+    pattern = re.compile(r"(\[providers\.%s\]\n(?:(?!\[).*\n)*?)rate_limit = .*\n" % re.escape(provider))
+    new, n = pattern.subn(lambda m: m.group(1) + f"rate_limit = {{ per_second = {per_second}, burst = {burst} }}\n", config)
+    if n != 1:
+        sys.exit(f"config: no rate_limit line in [providers.{provider}]")
+    return new
+
+
+def without_section(config, header):
+    """Removes one [table] (its header line up to the next table or comment block)."""
+    new, n = re.subn(r"(?m)^%s\n(?:(?!\[)(?!#).*\n)*" % re.escape(header), "", config)
+    if n != 1:
+        sys.exit(f"config: no {header} to remove")
+    return new
+
+
+def without_batching(config):
+    new, n = re.subn(r"\[\[providers\.wikidata\.batch\]\]\n(?:(?!\[)(?!#).*\n)*", "", config)
+    if n != 1:
+        sys.exit("config: no [[providers.wikidata.batch]] table to remove")
+    return new
+
+
+def stats(url):
+    with urllib.request.urlopen(url + "/__stats") as r:
+        return json.load(r)
+
+
+def reset(url):
+    urllib.request.urlopen(urllib.request.Request(url + "/__reset", method="POST")).read()
+
+
+def per_provider(stats):
+    """Request counts per provider: the stats count by path, whose first segment names it."""
+    out = {}
+    for path, count in stats["by_path"].items():
+        provider = path.lstrip("/").split("/")[0].split("?")[0]
+        out[provider] = out.get(provider, 0) + count
+    return out
+
+
+def stored(db):
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT domain, module, version, data FROM snapshots ORDER BY domain, module, version").fetchall()
+    con.close()
+    return {(d, m, v): json.loads(data) for d, m, v, data in rows}
+
+
+def run(pforge, work, config_text, csv, url, label):
+    config = os.path.join(work, f"{label}.toml")
+    with open(config, "w") as f:
+        f.write(config_text)
+    db = os.path.join(work, f"{label}.db")
+    env = dict(os.environ, PFORGE_CONFIG=config, PFORGE_DATABASE_URL=f"sqlite://{db}?mode=rwc")
+    estimate = None
+    if label == "batched":
+        out = subprocess.run([pforge, "plan", "--estimate", csv, "--modules", MODULES, "--json"], env=env, check=True, capture_output=True, text=True)
+        estimate = json.loads(out.stdout)
+    reset(url)
+    started = time.monotonic()
+    subprocess.run(
+        [pforge, "enrich", "-f", csv, "--modules", MODULES, "--fixtures-url", url, "--json"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    seconds = time.monotonic() - started
+    return per_provider(stats(url)), seconds, stored(db), estimate
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    pforge = binary()
+    with open(os.path.join(ROOT, "config", "pforge.toml")) as f:
+        shipped = f.read()
+    # The query service is not the subject: let it answer at once (the homepage is rate
+    # limited per site only).
+    base = set_rate(shipped, "wikidata_sparql", 2000.0, 100)
+    # Crunchbase is keyed (M08 uses it only with a key): left out, as for a user without one.
+    base = without_section(without_section(base, "[providers.crunchbase]"), "[budget.providers.crunchbase]")
+    # Relative paths in the config are relative to its folder; the copies live elsewhere.
+    base = base.replace('fingerprints = "fingerprints"', 'fingerprints = %s' % json.dumps(os.path.join(ROOT, "config", "fingerprints")))
+    unbatched = set_rate(without_batching(base), "wikidata", 2000.0, 100)
+    with tempfile.TemporaryDirectory(prefix="pforge-wikidata-") as work:
+        fixtures = os.path.join(work, "fixtures")
+        subprocess.run([sys.executable, os.path.join(HERE, "gen_fixtures.py"), fixtures, str(n)], check=True)
+        csv = os.path.join(fixtures, "domains.csv")
+        server = subprocess.Popen([pforge, "fixtures", "serve", "--dir", fixtures], stdout=subprocess.PIPE, text=True)
+        try:
+            url = server.stdout.readline().strip()
+            b_calls, b_secs, b_data, estimate = run(pforge, work, base, csv, url, "batched")
+            u_calls, u_secs, u_data, _ = run(pforge, work, unbatched, csv, url, "unbatched")
+        finally:
+            server.terminate()
+    predicted = {p: e["calls"] for p, e in estimate["providers"].items()}
+    print(f"pforge: {pforge}")
+    print(f"{n} synthetic domains, modules {MODULES}")
+    print(f"{'provider':<18}{'batched':>10}{'unbatched':>11}{'estimate':>10}{'est/batched':>13}")
+    for p in sorted(set(b_calls) | set(u_calls) | set(predicted)):
+        b, u, e = b_calls.get(p, 0), u_calls.get(p, 0), predicted.get(p, 0)
+        ratio = f"{e / b:.3f}" if b else "-"
+        print(f"{p:<18}{b:>10}{u:>11}{e:>10}{ratio:>13}")
+    wd_b, wd_u = b_calls.get("wikidata", 0), u_calls.get("wikidata", 0)
+    print(f"Wikidata calls per domain: batched {wd_b / n:.3f}, unbatched {wd_u / n:.3f}")
+    print(f"enrich wall time: batched {b_secs:.1f} s (Wikidata at 5 req/s), unbatched {u_secs:.1f} s (2000 req/s)")
+    differ = [k for k in set(b_data) | set(u_data) if b_data.get(k) != u_data.get(k)]
+    print(f"stored snapshots: batched {len(b_data)}, unbatched {len(u_data)}, differing {len(differ)}")
+    for k in sorted(differ)[:5]:
+        print(f"  differs: {k}")
+    report = {
+        "domains": n,
+        "calls": {"batched": b_calls, "unbatched": u_calls, "estimate": predicted},
+        "wikidata_calls_per_domain": {"batched": wd_b / n, "unbatched": wd_u / n},
+        "identical": not differ,
+    }
+    print(json.dumps(report))
+    if differ:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
