@@ -147,6 +147,51 @@ fn the_demo_runs_from_an_empty_folder() {
     );
 }
 
+/// Re-running the demo on the same recordings stores no new version of anything, the brief
+/// included: Wikidata items reach the modules in batch requests whose URLs depend on which other
+/// accounts' items rode along, and the brief cites each item by the account's own request.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_rerun_on_the_same_recordings_stores_no_new_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    // One fixed port for all three runs: the recordings' URLs (job postings, feeds) carry it.
+    // No other test uses it.
+    for run in 1..=3 {
+        let out = Command::new(env!("CARGO_BIN_EXE_pforge"))
+            .args(["demo", "--port", "47813", "--json"])
+            .current_dir(tmp.path())
+            .env_remove("PFORGE_DATABASE_URL")
+            .env_remove("PFORGE_CONFIG")
+            .output()
+            .expect("run the demo");
+        assert!(
+            out.status.code().is_some_and(|c| c <= 1),
+            "demo run {run}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let url = format!("sqlite://{}", tmp.path().join("pforge.db").display());
+    let store = pforge_store::open_store(&url).await.unwrap();
+    let mut versions = std::collections::BTreeMap::new();
+    for domain in [
+        "techstart.io",
+        "northwind-retail.com",
+        "globex-logistics.com",
+        "blueharbor-health.com",
+        "quantumleaf.ai",
+        "initech-software.com",
+    ] {
+        for s in store.snapshot_history(domain, None).await.unwrap() {
+            *versions.entry((domain, s.module.clone())).or_insert(0) += 1;
+        }
+    }
+    assert!(versions.len() >= 6 * 14, "{versions:?}");
+    let churned: Vec<_> = versions.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        churned.is_empty(),
+        "new versions on identical recordings: {churned:?}"
+    );
+}
+
 /// A config whose modules cannot be built (a fingerprints folder that does not exist).
 fn broken_config(sb: &Sandbox) {
     let text = std::fs::read_to_string(sb.config()).unwrap();

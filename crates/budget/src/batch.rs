@@ -288,7 +288,8 @@ impl Gateway {
                 Entry::Whole(_) => None,
             })
             .collect();
-        assemble(&call.provider, &answers).map_err(|e| e.map_text(|s| rt.masker.text(s)))
+        let requested = gw_url(self, rt, call).unwrap_or_else(|| ic.group.url.clone());
+        assemble(&call.provider, &answers, requested).map_err(|e| e.map_text(|s| rt.masker.text(s)))
     }
 
     /// Starts a timer or a batch request, off the caller's task: a caller that gives up must
@@ -547,9 +548,18 @@ fn split(
         .collect())
 }
 
+/// The caller's own URL with secrets masked: what it would have fetched without batching.
+fn gw_url(gw: &Gateway, rt: &ProviderRuntime, call: &Call) -> Option<String> {
+    gw.url_for(call).ok().map(|u| rt.masker.url(&u))
+}
+
 /// A caller's answer: the first item's answer frame holding the caller's items, citing every
-/// request they came from.
-fn assemble(provider: &str, answers: &[&ItemAnswer]) -> Result<Response, GatewayError> {
+/// request they came from (and, as `requested`, the caller's own URL).
+fn assemble(
+    provider: &str,
+    answers: &[&ItemAnswer],
+    requested: String,
+) -> Result<Response, GatewayError> {
     let Some(first) = answers.first() else {
         return Err(GatewayError::Batch {
             provider: provider.to_string(),
@@ -588,6 +598,7 @@ fn assemble(provider: &str, answers: &[&ItemAnswer]) -> Result<Response, Gateway
         body: body.into(),
         fetched_at,
         sources,
+        requested,
     })
 }
 

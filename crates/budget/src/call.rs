@@ -80,6 +80,11 @@ pub struct Response {
     /// answer was put together from items that different batch requests fetched (see
     /// [`crate::BatchConfig`]): a citation of the whole answer names them all.
     pub sources: Vec<String>,
+    /// The URL asking for exactly what this caller asked for, alone (secrets masked): what it
+    /// would have fetched without batching. Equal to `url` unless the answer was carried by a
+    /// batch request, whose URL depends on whichever other callers' items rode along. It gives
+    /// the same answer for the caller's items every time, so it is the stable way to cite them.
+    pub requested: String,
 }
 
 impl Response {

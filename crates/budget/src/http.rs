@@ -100,6 +100,7 @@ impl Attempt<'_> {
         let response = Response {
             provider: provider.clone(),
             sources: vec![shown.clone()],
+            requested: shown.clone(),
             url: shown.clone(),
             status,
             headers,

@@ -295,6 +295,13 @@ async fn two_hundred_single_id_callers_share_at_most_five_requests() {
             .unwrap_or_else(|| panic!("{} is not a request the server saw", r.url));
         assert!(batch.ids.contains(&id));
         assert_eq!(r.sources, vec![r.url.clone()]);
+        // ... and `requested` the caller's own request, whichever batch carried it.
+        assert!(
+            r.requested.contains(&format!("ids={id}&"))
+                || r.requested.ends_with(&format!("ids={id}")),
+            "{}",
+            r.requested
+        );
     }
     let m = gw.metrics();
     assert_eq!(m.batched_items.get_or_create(&label("wikidata")).get(), 200);

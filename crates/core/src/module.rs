@@ -82,17 +82,41 @@ pub struct Citation {
     /// JSON Pointers (into the output data) of the values this source supports. A pointer covers
     /// everything beneath it.
     pub covers: Vec<String>,
+    /// When `source` is a batch request that carried these values among other callers' items:
+    /// the URL asking for just the cited items. The batch URL differs from run to run (it
+    /// depends on who else was asking); this one does not, so briefs and diffs cite it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical: Option<String>,
+    /// Further requests the cited answer was put together from, beyond `source` (items of one
+    /// answer that different batch requests fetched).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<String>,
 }
 
 impl Citation {
-    /// A citation for an HTTP answer from the gateway, covering the given pointers.
+    /// A citation for an HTTP answer from the gateway, covering the given pointers: it names
+    /// the request actually made and, for a batched answer, every request and the caller's own.
     pub fn from_response(resp: &pforge_budget::Response, covers: &[&str]) -> Self {
         Citation {
             source: resp.url.clone(),
             provider: resp.provider.clone(),
             fetched_at: resp.fetched_at,
             covers: covers.iter().map(|s| s.to_string()).collect(),
+            canonical: (resp.requested != resp.url && !resp.requested.is_empty())
+                .then(|| resp.requested.clone()),
+            via: resp
+                .sources
+                .iter()
+                .filter(|s| **s != resp.url)
+                .cloned()
+                .collect(),
         }
+    }
+
+    /// The URL to show a reader: the caller's own request for a batched answer, else `source`.
+    /// Stable across runs whatever else a batch carried.
+    pub fn shown_source(&self) -> &str {
+        self.canonical.as_deref().unwrap_or(&self.source)
     }
 
     /// A citation for a value that came from configuration (e.g. "no source configured").
@@ -102,6 +126,8 @@ impl Citation {
             provider: "config".into(),
             fetched_at: Utc::now(),
             covers: covers.iter().map(|s| s.to_string()).collect(),
+            canonical: None,
+            via: Vec::new(),
         }
     }
 
@@ -112,6 +138,8 @@ impl Citation {
             provider: "derived".into(),
             fetched_at: Utc::now(),
             covers: covers.iter().map(|s| s.to_string()).collect(),
+            canonical: None,
+            via: Vec::new(),
         }
     }
 }
@@ -331,5 +359,54 @@ pub trait Module: Send + Sync {
     /// last 90 days of them into the context). Most modules do not.
     fn reads_history(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(url: &str, sources: &[&str], requested: &str) -> pforge_budget::Response {
+        pforge_budget::Response {
+            provider: "wikidata".into(),
+            url: url.into(),
+            status: 200,
+            headers: Vec::new(),
+            body: Default::default(),
+            fetched_at: Utc::now(),
+            sources: sources.iter().map(|s| s.to_string()).collect(),
+            requested: requested.into(),
+        }
+    }
+
+    #[test]
+    fn a_plain_answer_is_cited_by_its_url_alone() {
+        let c = Citation::from_response(
+            &response("https://x/a", &["https://x/a"], "https://x/a"),
+            &["/n"],
+        );
+        assert_eq!(c.source, "https://x/a");
+        assert_eq!(c.canonical, None);
+        assert!(c.via.is_empty());
+        assert_eq!(c.shown_source(), "https://x/a");
+        // Stored citations written before these fields existed still read.
+        let old: Citation = serde_json::from_value(serde_json::json!({
+            "source": "https://x/a", "provider": "p", "fetched_at": "2026-01-01T00:00:00Z", "covers": []
+        }))
+        .unwrap();
+        assert_eq!(old.canonical, None);
+        assert!(!serde_json::to_string(&c).unwrap().contains("canonical"));
+    }
+
+    #[test]
+    fn a_batched_answer_names_every_request_and_shows_the_callers_own() {
+        let batch = "https://w/api?ids=Q1%7CQ2%7CQ3";
+        let other = "https://w/api?ids=Q9";
+        let own = "https://w/api?ids=Q2%7CQ9";
+        let c = Citation::from_response(&response(batch, &[batch, other], own), &[]);
+        assert_eq!(c.source, batch, "the request actually made");
+        assert_eq!(c.via, vec![other.to_string()]);
+        assert_eq!(c.canonical.as_deref(), Some(own));
+        assert_eq!(c.shown_source(), own);
     }
 }

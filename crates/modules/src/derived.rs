@@ -451,6 +451,8 @@ pub(crate) mod test_support {
             provider: "test".into(),
             fetched_at: chrono::Utc::now(),
             covers: vec![],
+            canonical: None,
+            via: Vec::new(),
         };
         if let Value::Object(m) = data {
             for (k, v) in m {

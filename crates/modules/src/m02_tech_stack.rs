@@ -285,6 +285,8 @@ fn dns_error_citation(ctx: &ModuleContext, call: &Call, err: &DnsError) -> Citat
         provider: dns::PROVIDER.into(),
         fetched_at: Utc::now(),
         covers: Vec::new(),
+        canonical: None,
+        via: Vec::new(),
     }
 }
 

@@ -268,6 +268,8 @@ impl Module for Financials {
             provider: "input".into(),
             fetched_at: chrono::Utc::now(),
             covers: vec![],
+            canonical: None,
+            via: Vec::new(),
         };
         let mut own_names: Vec<(String, String, Citation)> = Vec::new();
         if let Some(n) = &hints.name {

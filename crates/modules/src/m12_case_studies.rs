@@ -222,6 +222,8 @@ impl Module for CaseStudies {
                     provider: "vendor".into(),
                     fetched_at: Utc::now(),
                     covers: vec![],
+                    canonical: None,
+                    via: Vec::new(),
                 };
                 cite(&mut out, &c, &p);
             }

@@ -407,6 +407,8 @@ impl Module for SignalScoring {
             provider: "derived".into(),
             fetched_at: Utc::now(),
             covers: vec![],
+            canonical: None,
+            via: Vec::new(),
         };
         for (k, s) in signals
             .iter()

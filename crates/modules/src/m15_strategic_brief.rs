@@ -99,13 +99,21 @@ struct Footnotes {
 }
 
 impl Footnotes {
+    /// Numbers a source by the URL shown to readers: for a value a batch request carried, the
+    /// caller's own request, so a brief over unchanged facts is the same brief whatever else the
+    /// batch held (and is not a new version with a change event on every run).
     fn number(&mut self, c: &Citation) -> usize {
-        if let Some(n) = self.index.get(&c.source) {
+        let key = c.shown_source().to_string();
+        if let Some(n) = self.index.get(&key) {
             return *n;
         }
-        self.order.push(c.clone());
+        let mut shown = c.clone();
+        shown.source = key.clone();
+        shown.canonical = None;
+        shown.via.clear();
+        self.order.push(shown);
         let n = self.order.len();
-        self.index.insert(c.source.clone(), n);
+        self.index.insert(key, n);
         n
     }
 
@@ -1106,6 +1114,8 @@ mod tests {
             provider: "homepage".into(),
             fetched_at: chrono::Utc::now(),
             covers: covers.iter().map(|s| s.to_string()).collect(),
+            canonical: None,
+            via: Vec::new(),
         });
         DependencyResult::Ready(Arc::new(o))
     }

@@ -38,5 +38,7 @@ pub(crate) fn attempted(ctx: &ModuleContext, call: &Call) -> Citation {
         provider: call.provider.clone(),
         fetched_at: Utc::now(),
         covers: Vec::new(),
+        canonical: None,
+        via: Vec::new(),
     }
 }
