@@ -186,3 +186,50 @@ async fn a_possible_match_is_confirmed_once_wikidata_names_the_domain_with_its_c
         .as_array()
         .is_some_and(|s| s.iter().any(|c| c["provider"] == "wikidata")));
 }
+
+/// The same input queued for workers: the name column travels with the job, so the worker that
+/// runs apple.com has "Apple Inc." to match with and attaches the filer as probable, exactly as
+/// the run in one process does.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queued_job_keeps_the_input_files_names_for_its_workers() {
+    let dir = realworld_dir();
+    assert!(
+        dir.join("README.md").exists(),
+        "{} is missing: the real recordings live in shared/realworld",
+        dir.display()
+    );
+    let sb = Sandbox::new();
+    let server = fixtures(&dir, 1).await;
+    let input = sb.dir.path().join("accounts.csv");
+    std::fs::write(&input, "domain,name\napple.com,Apple Inc.\n").expect("write input");
+    let path = input.to_str().expect("utf-8 path");
+    let queued = sb.pforge(&[
+        "enrich",
+        "--file",
+        path,
+        "--enqueue",
+        "--modules",
+        MODULES,
+        "--refresh",
+        "all",
+        "--json",
+    ]);
+    assert_eq!(
+        queued.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&queued.stderr)
+    );
+    let url = server.url();
+    let worked = sb.pforge(&["worker", "--once", "--fixtures-url", &url]);
+    assert!(
+        worked.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&worked.stderr)
+    );
+    server.shutdown().await;
+    let d = show_module(&sb, "apple.com", "m04_financials")["data"].clone();
+    assert_eq!(d["confidence"], "probable", "{d}");
+    assert_eq!(d["match"]["method"], "own_name");
+    assert_eq!(d["financials"]["revenue"]["value"], 416_161_000_000u64);
+}

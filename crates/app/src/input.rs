@@ -269,6 +269,33 @@ pub async fn read_all(source: Source) -> AppResult<(Vec<Domain>, Vec<InputError>
     Ok((ok, bad))
 }
 
+/// Reads the source fully, keeping what it says about each domain (a `domain,name` CSV's names,
+/// pins), keyed by domain: a queued job stores them with its spec so that the worker that runs
+/// a domain knows what the user said about it.
+pub async fn read_all_with_hints(
+    source: Source,
+) -> AppResult<(
+    Vec<Domain>,
+    Vec<InputError>,
+    std::collections::BTreeMap<String, pforge_core::DomainHints>,
+)> {
+    let book = pforge_core::HintBook::default();
+    let mut rx = spawn_reader_with_hints(source, Some(book.clone())).await?;
+    let (mut ok, mut bad, mut hints) = (Vec::new(), Vec::new(), std::collections::BTreeMap::new());
+    while let Some(item) = rx.recv().await {
+        match item {
+            Item::Domain(d) => {
+                if let Some(h) = book.get(&d).filter(|h| !h.is_empty()) {
+                    hints.insert(d.as_str().to_string(), h);
+                }
+                ok.push(d)
+            }
+            Item::Invalid(e) => bad.push(e),
+        }
+    }
+    Ok((ok, bad, hints))
+}
+
 /// Splits one CSV line on commas, honouring double quotes (`""` inside quotes is a quote).
 fn split_csv(line: &str) -> Vec<String> {
     let mut cells = Vec::new();

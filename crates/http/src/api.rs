@@ -139,6 +139,7 @@ pub async fn enrich(
         },
         max_spend: checked_spend(body.max_spend)?,
         origin: format!("{}api", pforge_app::daemon::LABEL_PREFIX),
+        hints: Default::default(),
     };
     let job_id = st.daemon.submit(spec, &domains).await?;
     Ok((

@@ -75,7 +75,7 @@ impl Jobs {
         let plan = self.app.plan_for(&spec.modules)?;
         let versioner = self.app.versioner()?;
         let concurrency = settings.run.concurrency.max(1);
-        Ok(Executor::new(
+        let executor = Executor::new(
             plan,
             gateway,
             self.app.store().clone(),
@@ -87,7 +87,13 @@ impl Jobs {
                 refresh: spec.refresh.into(),
                 ttls: settings.ttls.clone(),
             },
-        ))
+        );
+        // A queued job carries what its input said about each domain to whichever worker runs it.
+        Ok(if spec.hints.is_empty() {
+            executor
+        } else {
+            executor.with_hints(spec.hint_book())
+        })
     }
 
     /// Checks that a spec can run here before anything is recorded: its limits make sense and
@@ -203,6 +209,18 @@ impl Jobs {
 /// Reads the source fully (for a queued job, whose rows are written in one transaction).
 pub async fn read_domains(source: Source) -> AppResult<(Vec<Domain>, Vec<InputError>)> {
     input::read_all(source).await
+}
+
+/// Reads the source fully with what it says about each domain (names, pins), for a queued job's
+/// [`JobSpec::hints`].
+pub async fn read_domains_with_hints(
+    source: Source,
+) -> AppResult<(
+    Vec<Domain>,
+    Vec<InputError>,
+    std::collections::BTreeMap<String, pforge_core::DomainHints>,
+)> {
+    input::read_all_with_hints(source).await
 }
 
 fn receiver_stream(rx: tokio::sync::mpsc::Receiver<Domain>) -> impl Stream<Item = Domain> + Send {

@@ -2,8 +2,10 @@
 //! JSON so that whoever runs it (this process, a worker on another machine, a restarted daemon)
 //! runs exactly what was asked.
 
+use pforge_core::{Domain, DomainHints, HintBook};
 use pforge_orchestrator::RefreshPolicy;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// What a job runs. Serialized into the job's `spec` column.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -21,6 +23,11 @@ pub struct JobSpec {
     /// Who asked for it: `cli`, `demo:epoch1`, `api`, `ui`, `daemon:schedule:<name>`,
     /// `daemon:refresh`. Also the job's label.
     pub origin: String,
+    /// What the input said about its domains (the `name` column, pins), by domain, for a job
+    /// queued for workers: a worker on another machine has no input file to read them from.
+    /// Jobs run in one process read them as they stream the file instead.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hints: BTreeMap<String, DomainHints>,
 }
 
 /// Which modules a job re-runs.
@@ -50,6 +57,17 @@ impl JobSpec {
             origin: origin.into(),
             ..Default::default()
         }
+    }
+
+    /// The hints as the executor takes them (domains that no longer parse are left out).
+    pub fn hint_book(&self) -> HintBook {
+        let book = HintBook::default();
+        for (d, h) in &self.hints {
+            if let Ok(d) = Domain::parse(d) {
+                book.insert(d, h.clone());
+            }
+        }
+        book
     }
 
     /// The spec as stored.
@@ -90,8 +108,22 @@ mod tests {
             refresh: Refresh::All,
             max_spend: Some(5.0),
             origin: "api".into(),
+            hints: BTreeMap::from([(
+                "apple.com".to_string(),
+                DomainHints {
+                    name: Some("Apple Inc.".into()),
+                    sec_cik: None,
+                    source: Some("input:accounts.csv:2".into()),
+                },
+            )]),
         };
         assert_eq!(JobSpec::from_stored(&spec.to_json(), "x").unwrap(), spec);
+        let book = spec.hint_book();
+        let apple = Domain::parse("apple.com").unwrap();
+        assert_eq!(
+            book.get(&apple).and_then(|h| h.name),
+            Some("Apple Inc.".into())
+        );
         let old = JobSpec::from_stored(&serde_json::json!({}), "cli").unwrap();
         assert_eq!(old, JobSpec::new("cli"));
         assert!(JobSpec::from_stored(&serde_json::json!({"modules": 3}), "x").is_err());

@@ -32,6 +32,7 @@ pub async fn run(global: &GlobalArgs, args: EnrichArgs) -> Result<u8> {
         refresh: args.refresh.into(),
         max_spend: args.max_spend,
         origin: "cli".into(),
+        hints: Default::default(),
     };
     if args.enqueue {
         return enqueue(&app, spec, source, args.json).await;
@@ -70,11 +71,12 @@ pub async fn run(global: &GlobalArgs, args: EnrichArgs) -> Result<u8> {
 /// `--enqueue`: read and validate every domain, then queue them as one job for workers.
 async fn enqueue(
     app: &pforge_app::App,
-    spec: JobSpec,
+    mut spec: JobSpec,
     source: Source,
     as_json: bool,
 ) -> Result<u8> {
-    let (domains, errors) = pforge_app::jobs::read_domains(source).await?;
+    let (domains, errors, hints) = pforge_app::jobs::read_domains_with_hints(source).await?;
+    spec.hints = hints;
     for e in &errors {
         eprintln!("error: input line {}: {}", e.line, e.message);
     }

@@ -426,6 +426,7 @@ async fn submit(st: &WebState, domains: &[Domain]) -> Result<Response, WebError>
         refresh: Refresh::All,
         max_spend: None,
         origin: format!("{}ui", pforge_app::daemon::LABEL_PREFIX),
+        hints: Default::default(),
     };
     let id = st.daemon.submit(spec, domains).await?;
     Ok(Redirect::to(&format!("/jobs/{id}")).into_response())
