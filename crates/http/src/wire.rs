@@ -135,7 +135,9 @@ pub struct JobWire {
     /// Where it came from (`cli`, `daemon:api`, `daemon:schedule:nightly`, ...).
     pub label: String,
     pub status: JobStatusWire,
-    /// What it runs: modules, refresh, spend cap, origin.
+    /// What it runs: modules, refresh, spend cap, origin. A queued job's per-domain hints
+    /// (names from its input file, possibly one per domain of a 100k list) are not repeated
+    /// here: `hinted_domains` counts them.
     #[schema(value_type = Object)]
     pub spec: Value,
     pub created_at: DateTime<Utc>,
@@ -148,11 +150,22 @@ impl From<Job> for JobWire {
             id: j.id,
             label: j.label,
             status: j.status.into(),
-            spec: j.spec,
+            spec: without_hints(j.spec),
             created_at: j.created_at,
             finished_at: j.finished_at,
         }
     }
+}
+
+/// A stored job spec with its `hints` map replaced by their number.
+fn without_hints(mut spec: Value) -> Value {
+    if let Some(o) = spec.as_object_mut() {
+        if let Some(h) = o.remove("hints") {
+            let n = h.as_object().map_or(0, |m| m.len());
+            o.insert("hinted_domains".into(), Value::from(n));
+        }
+    }
+    spec
 }
 
 /// `GET /jobs`.
@@ -676,4 +689,24 @@ pub struct Added {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Removed {
     pub removed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jobs_hints_are_counted_not_repeated() {
+        let spec = serde_json::json!({
+            "origin": "cli",
+            "hints": {"apple.com": {"name": "Apple Inc."}, "docker.com": {"name": "Docker"}}
+        });
+        let shown = without_hints(spec);
+        assert_eq!(
+            shown,
+            serde_json::json!({"origin": "cli", "hinted_domains": 2})
+        );
+        let plain = serde_json::json!({"origin": "api"});
+        assert_eq!(without_hints(plain.clone()), plain);
+    }
 }
