@@ -288,7 +288,7 @@ impl Gateway {
                 Entry::Whole(_) => None,
             })
             .collect();
-        let requested = gw_url(self, rt, call).unwrap_or_else(|| ic.group.url.clone());
+        let requested = own_url(self, rt, call).unwrap_or_else(|| ic.group.url.clone());
         assemble(&call.provider, &answers, requested).map_err(|e| e.map_text(|s| rt.masker.text(s)))
     }
 
@@ -549,7 +549,7 @@ fn split(
 }
 
 /// The caller's own URL with secrets masked: what it would have fetched without batching.
-fn gw_url(gw: &Gateway, rt: &ProviderRuntime, call: &Call) -> Option<String> {
+fn own_url(gw: &Gateway, rt: &ProviderRuntime, call: &Call) -> Option<String> {
     gw.url_for(call).ok().map(|u| rt.masker.url(&u))
 }
 
