@@ -81,7 +81,11 @@ async fn workers_survive_a_postgres_restart() {
             list.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let job = json(&out)["job_id"].as_str().unwrap().to_string();
 
     let logs: Vec<_> = (0..2)
@@ -96,7 +100,15 @@ async fn workers_survive_a_postgres_restart() {
                 &pg.url,
                 &server.url(),
                 log,
-                &["--once", "--lease-secs", "20", "--batch", "4", "--concurrency", "2"],
+                &[
+                    "--once",
+                    "--lease-secs",
+                    "20",
+                    "--batch",
+                    "4",
+                    "--concurrency",
+                    "2",
+                ],
             )
         })
         .collect();
@@ -153,7 +165,11 @@ async fn workers_survive_a_postgres_restart() {
             .await
             .unwrap();
     assert_eq!(by_status, vec![("done".to_string(), 60)]);
-    let v = json(&pforge_out(&sb.config(), &pg.url, &["jobs", "show", &job, "--json"]));
+    let v = json(&pforge_out(
+        &sb.config(),
+        &pg.url,
+        &["jobs", "show", &job, "--json"],
+    ));
     assert_eq!(v["status"], "completed");
     let failed: Vec<(String, Option<String>)> =
         sqlx::query_as("SELECT domain, error FROM work_items WHERE status <> 'new_version'")

@@ -334,7 +334,15 @@ async fn paused_worker_writes_nothing_it_no_longer_owns() {
         &pg.url,
         &server.url(),
         &log_a,
-        &["--once", "--lease-secs", "1", "--batch", "4", "--concurrency", "4"],
+        &[
+            "--once",
+            "--lease-secs",
+            "1",
+            "--batch",
+            "4",
+            "--concurrency",
+            "4",
+        ],
     );
     // Paused once all four homepage calls are in flight (the server holds each for 1.5 s).
     let started = Instant::now();
@@ -354,16 +362,23 @@ async fn paused_worker_writes_nothing_it_no_longer_owns() {
         &pg.url,
         &server.url(),
         &log_b,
-        &["--once", "--lease-secs", "10", "--batch", "4", "--concurrency", "4"],
+        &[
+            "--once",
+            "--lease-secs",
+            "10",
+            "--batch",
+            "4",
+            "--concurrency",
+            "4",
+        ],
     );
     let status = wait_exit(&mut b, 60, "second worker", &log_b).await;
     assert!(status.success(), "second worker: {}", log_text(&log_b));
-    let items_by_b: Vec<(String, String, Option<i64>)> = sqlx::query_as(
-        "SELECT domain, status, version FROM work_items ORDER BY domain",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let items_by_b: Vec<(String, String, Option<i64>)> =
+        sqlx::query_as("SELECT domain, status, version FROM work_items ORDER BY domain")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     signal(&a, "CONT");
     let status = wait_exit(&mut a, 60, "paused worker", &log_a).await;
     assert!(status.success(), "paused worker: {}", log_text(&log_a));
@@ -374,12 +389,11 @@ async fn paused_worker_writes_nothing_it_no_longer_owns() {
         "the paused worker did not notice: {text}"
     );
     // Nothing the paused worker did after resuming reached the database.
-    let items: Vec<(String, String, Option<i64>)> = sqlx::query_as(
-        "SELECT domain, status, version FROM work_items ORDER BY domain",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let items: Vec<(String, String, Option<i64>)> =
+        sqlx::query_as("SELECT domain, status, version FROM work_items ORDER BY domain")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert_eq!(items, items_by_b, "the paused worker rewrote work items");
     assert_eq!(items.len(), 4);
     assert!(
@@ -403,7 +417,11 @@ async fn paused_worker_writes_nothing_it_no_longer_owns() {
             .await
             .unwrap();
     assert_eq!(queue, vec![("done".to_string(), 2); 4], "redone once each");
-    let v = json(&pforge_out(&sb.config(), &pg.url, &["jobs", "show", &job, "--json"]));
+    let v = json(&pforge_out(
+        &sb.config(),
+        &pg.url,
+        &["jobs", "show", &job, "--json"],
+    ));
     assert_eq!(v["status"], "completed");
     println!(
         "paused worker: {} lease-lost line(s); homepage calls {}",
@@ -451,18 +469,37 @@ async fn worker_serves_its_metrics() {
     enqueue(&sb, &pg.url, sb.dir.path(), &domains);
     let log = sb.dir.path().join("worker.log");
     let mut child = pforge_cmd(&sb.config(), &pg.url)
-        .args(["worker", "--fixtures-url", &server.url(), "--poll-secs", "0.2"])
-        .args(["--concurrency", "1", "--batch", "2", "--metrics-bind", "127.0.0.1:0"])
+        .args([
+            "worker",
+            "--fixtures-url",
+            &server.url(),
+            "--poll-secs",
+            "0.2",
+        ])
+        .args([
+            "--concurrency",
+            "1",
+            "--batch",
+            "2",
+            "--metrics-bind",
+            "127.0.0.1:0",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
+    // Stopped even when an assertion below fails (it does not exit by itself).
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
     let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first).unwrap();
+    let mut child = KillOnDrop(child);
     let url = first
         .trim()
         .strip_prefix("pforge worker metrics on ")
@@ -473,16 +510,27 @@ async fn worker_serves_its_metrics() {
 
     let health = http.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    assert_eq!(health.json::<serde_json::Value>().await.unwrap()["status"], "ok");
+    assert_eq!(
+        health.json::<serde_json::Value>().await.unwrap()["status"],
+        "ok"
+    );
 
     // A paid call in flight (the server holds it for a second): its hold is counted.
     let started = Instant::now();
     while server.stats().provider_hits("homepage") < 1 {
-        assert!(started.elapsed() < Duration::from_secs(30), "{}", log_text(&log));
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            log_text(&log)
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let during = http.get(&url).send().await.unwrap().text().await.unwrap();
-    assert_eq!(metric(&during, "pforge_worker_reservations_held"), 1.0, "{during}");
+    assert_eq!(
+        metric(&during, "pforge_worker_reservations_held"),
+        1.0,
+        "{during}"
+    );
     assert!(metric(&during, "pforge_worker_claims_total") >= 1.0);
 
     let pool = pg.pool().await;
@@ -494,7 +542,11 @@ async fn worker_serves_its_metrics() {
         if done == 6 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "{}", log_text(&log));
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            log_text(&log)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let after = http.get(&url).send().await.unwrap().text().await.unwrap();
@@ -509,8 +561,8 @@ async fn worker_serves_its_metrics() {
         ),
         6.0
     );
-    signal(&child, "TERM");
-    let status = wait_exit(&mut child, 30, "worker", &log).await;
+    signal(&child.0, "TERM");
+    let status = wait_exit(&mut child.0, 30, "worker", &log).await;
     assert!(status.success(), "{}", log_text(&log));
     println!(
         "worker metrics: reservations held during a paid call {}, claims {}",

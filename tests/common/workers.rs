@@ -215,10 +215,7 @@ pub fn log_text(log: &PathBuf) -> String {
 pub fn slow_homepages(dir: &Path, ms: u64) {
     let path = dir.join("epoch1/manifest.toml");
     let manifest = std::fs::read_to_string(&path).unwrap();
-    let slow = manifest.replace(
-        ".html\"\n\n",
-        &format!(".html\"\ndelay_ms = {ms}\n\n"),
-    );
+    let slow = manifest.replace(".html\"\n\n", &format!(".html\"\ndelay_ms = {ms}\n\n"));
     assert_ne!(slow, manifest, "homepage routes not found in the manifest");
     std::fs::write(path, slow).unwrap();
 }

@@ -32,8 +32,8 @@ use futures::stream::StreamExt;
 use pforge_core::Domain;
 use pforge_orchestrator::{EventSink, Executor, RunEvent, RunSummary};
 use pforge_store::{
-    describe, Fence, FencedStore, ItemStatus, JobStatus, QueueItem, QueueStatus, Store,
-    StoreError, WorkItem,
+    describe, Fence, FencedStore, ItemStatus, JobStatus, QueueItem, QueueStatus, Store, StoreError,
+    WorkItem,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -613,7 +613,9 @@ async fn heartbeat(worker: Arc<Worker>, stop: CancellationToken) {
                     m.worker_heartbeats_missed.inc();
                 }
                 if !worker.db_down.swap(true, Ordering::SeqCst) {
-                    tracing::warn!("heartbeat failed: {e}; not claiming until the database answers");
+                    tracing::warn!(
+                        "heartbeat failed: {e}; not claiming until the database answers"
+                    );
                 } else {
                     tracing::debug!("heartbeat failed again: {e}");
                 }

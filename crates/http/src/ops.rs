@@ -2,11 +2,11 @@
 //! take work). They need no token, so scrapers and orchestrators can call them.
 
 use crate::HttpState;
-use pforge_app::App;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use pforge_app::App;
 use serde_json::json;
 use std::time::Duration;
 

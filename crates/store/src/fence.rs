@@ -253,7 +253,9 @@ impl SnapshotStore for FencedStore {
         }
         let no_items = |_: &[SaveOutcome]| Vec::<WorkItem>::new();
         self.fence
-            .retry("saving results", || self.fenced_save(news, derive, &no_items))
+            .retry("saving results", || {
+                self.fenced_save(news, derive, &no_items)
+            })
             .await
     }
 

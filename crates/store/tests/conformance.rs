@@ -2500,7 +2500,11 @@ async fn fenced_writes_need_the_claim(h: Harness) {
     a.upsert_item(&running).await.unwrap();
     let done = item(job, &ds[0], "m", ItemStatus::NewVersion);
     let out = a
-        .save_snapshots_and_items(&[result(&ds[0], 1)], &NoDerivation, &|_: &[SaveOutcome]| vec![done.clone()])
+        .save_snapshots_and_items(
+            &[result(&ds[0], 1)],
+            &NoDerivation,
+            &|_: &[SaveOutcome]| vec![done.clone()],
+        )
         .await
         .unwrap();
     assert!(matches!(out[0], SaveOutcome::Created { version: 1, .. }));
@@ -2517,16 +2521,19 @@ async fn fenced_writes_need_the_claim(h: Harness) {
     let taken = store.claim_queue_items("b", None, 2, LONG).await.unwrap();
     assert_eq!(taken.len(), 2);
     let late = a
-        .save_snapshots_and_items(&[result(&ds[1], 2)], &NoDerivation, &|_: &[SaveOutcome]| {
-            vec![item(job, &ds[1], "m", ItemStatus::NewVersion)]
-        })
+        .save_snapshots_and_items(
+            &[result(&ds[1], 2)],
+            &NoDerivation,
+            &|_: &[SaveOutcome]| vec![item(job, &ds[1], "m", ItemStatus::NewVersion)],
+        )
         .await;
     assert!(
         matches!(&late, Err(StoreError::LeaseLost { domain }) if domain == &ds[1]),
         "{late:?}"
     );
     assert!(matches!(
-        a.upsert_items(&[item(job, &ds[0], "m", ItemStatus::Failed)]).await,
+        a.upsert_items(&[item(job, &ds[0], "m", ItemStatus::Failed)])
+            .await,
         Err(StoreError::LeaseLost { .. })
     ));
     assert!(store.latest_snapshot(&ds[1], "m").await.unwrap().is_none());
@@ -2549,7 +2556,9 @@ async fn fenced_writes_need_the_claim(h: Harness) {
     fence_old_b.hold(&stale);
     let old_b = FencedStore::new(store.clone(), fence_old_b);
     assert!(matches!(
-        old_b.upsert_item(&item(job, &taken[0].domain, "m", ItemStatus::Failed)).await,
+        old_b
+            .upsert_item(&item(job, &taken[0].domain, "m", ItemStatus::Failed))
+            .await,
         Err(StoreError::LeaseLost { .. })
     ));
     // Closed rows hold no claim at all.
@@ -2558,7 +2567,8 @@ async fn fenced_writes_need_the_claim(h: Harness) {
         .await
         .unwrap());
     assert!(matches!(
-        b.upsert_item(&item(job, &taken[0].domain, "m", ItemStatus::Failed)).await,
+        b.upsert_item(&item(job, &taken[0].domain, "m", ItemStatus::Failed))
+            .await,
         Err(StoreError::LeaseLost { .. })
     ));
 }

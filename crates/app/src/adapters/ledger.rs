@@ -2,10 +2,10 @@
 //! process on the same database. The gateway only knows its `Ledger` trait; this adapter maps it
 //! onto the store's charge records and holds (the one place that does).
 
+use super::DB_PATIENCE;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pforge_budget::{Hold, HoldId, Ledger, LedgerCap, LedgerEntry, LedgerError};
-use super::DB_PATIENCE;
 use pforge_store::{retry_unreachable, ChargeRecord, HoldOutcome, SpendCap, Store};
 use prometheus_client::metrics::gauge::Gauge;
 use std::sync::Arc;

@@ -92,7 +92,10 @@ pub async fn run(global: &GlobalArgs, args: WorkerArgs) -> Result<u8> {
 
 /// Listens on `addr` and serves `/metrics` and `/healthz` in the background; prints the address
 /// first on stdout (port 0 picks one).
-async fn serve_metrics(app: pforge_app::App, addr: SocketAddr) -> Result<tokio::task::JoinHandle<()>> {
+async fn serve_metrics(
+    app: pforge_app::App,
+    addr: SocketAddr,
+) -> Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (see --metrics-bind)"))?;
