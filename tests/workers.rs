@@ -305,3 +305,268 @@ async fn throughput_of_1_2_3_workers() {
         );
     }
 }
+
+/// Fencing by lease token (issue 15): a worker paused (SIGSTOP) past its lease while its paid
+/// calls are in flight, whose domains another worker then claims and finishes, writes nothing
+/// for them once resumed: every work item is the second worker's, one version per (domain,
+/// module), and the paused worker says "lease lost for DOMAIN".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn paused_worker_writes_nothing_it_no_longer_owns() {
+    let Some(pg) = PgSchema::create().await else {
+        return;
+    };
+    let sb = Sandbox::new();
+    scale_config(&sb.config(), None);
+    let domains = generated_domains(4);
+    let fx_dir = tempfile::tempdir().unwrap();
+    write_fixtures(fx_dir.path(), &domains);
+    slow_homepages(fx_dir.path(), 1500);
+    let server = fixtures(fx_dir.path(), 1).await;
+    let job = enqueue(&sb, &pg.url, sb.dir.path(), &domains);
+    let pool = pg.pool().await;
+
+    let (log_a, log_b) = (
+        sb.dir.path().join("paused.log"),
+        sb.dir.path().join("other.log"),
+    );
+    let mut a = spawn_worker(
+        &sb.config(),
+        &pg.url,
+        &server.url(),
+        &log_a,
+        &[
+            "--once",
+            "--lease-secs",
+            "1",
+            "--batch",
+            "4",
+            "--concurrency",
+            "4",
+        ],
+    );
+    // Paused once all four homepage calls are in flight (the server holds each for 1.5 s).
+    let started = Instant::now();
+    while server.stats().provider_hits("homepage") < 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the first worker sent no calls: {}",
+            log_text(&log_a)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    signal(&a, "STOP");
+    // Past its lease, another worker claims the four domains again and finishes them.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut b = spawn_worker(
+        &sb.config(),
+        &pg.url,
+        &server.url(),
+        &log_b,
+        &[
+            "--once",
+            "--lease-secs",
+            "10",
+            "--batch",
+            "4",
+            "--concurrency",
+            "4",
+        ],
+    );
+    let status = wait_exit(&mut b, 60, "second worker", &log_b).await;
+    assert!(status.success(), "second worker: {}", log_text(&log_b));
+    let items_by_b: Vec<(String, String, Option<i64>)> =
+        sqlx::query_as("SELECT domain, status, version FROM work_items ORDER BY domain")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    signal(&a, "CONT");
+    let status = wait_exit(&mut a, 60, "paused worker", &log_a).await;
+    assert!(status.success(), "paused worker: {}", log_text(&log_a));
+
+    let text = log_text(&log_a);
+    assert!(
+        text.contains("lease lost for acme000"),
+        "the paused worker did not notice: {text}"
+    );
+    // Nothing the paused worker did after resuming reached the database.
+    let items: Vec<(String, String, Option<i64>)> =
+        sqlx::query_as("SELECT domain, status, version FROM work_items ORDER BY domain")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(items, items_by_b, "the paused worker rewrote work items");
+    assert_eq!(items.len(), 4);
+    assert!(
+        items
+            .iter()
+            .all(|(_, s, v)| s == "new_version" && *v == Some(1)),
+        "{items:?}"
+    );
+    let versions: Vec<(String, i64)> =
+        sqlx::query_as("SELECT domain, COUNT(*) FROM snapshots GROUP BY domain ORDER BY domain")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        versions,
+        domains.iter().map(|d| (d.clone(), 1)).collect::<Vec<_>>()
+    );
+    let queue: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, attempts::int8 FROM queue ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(queue, vec![("done".to_string(), 2); 4], "redone once each");
+    let v = json(&pforge_out(
+        &sb.config(),
+        &pg.url,
+        &["jobs", "show", &job, "--json"],
+    ));
+    assert_eq!(v["status"], "completed");
+    println!(
+        "paused worker: {} lease-lost line(s); homepage calls {}",
+        text.matches("lease lost for").count(),
+        server.stats().provider_hits("homepage")
+    );
+}
+
+/// The value of an unlabelled series (or the first line starting with `series`) in a
+/// Prometheus text exposition.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+}
+
+/// `pforge worker --metrics-bind` serves `/healthz` and `/metrics` with the worker's claims,
+/// leases lost, heartbeats missed and the reservations (charge holds) it holds: one while its
+/// paid call is in flight, none once it is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn worker_serves_its_metrics() {
+    let Some(pg) = PgSchema::create().await else {
+        return;
+    };
+    let sb = Sandbox::new();
+    scale_config(&sb.config(), None);
+    let domains = generated_domains(6);
+    let fx_dir = tempfile::tempdir().unwrap();
+    write_fixtures(fx_dir.path(), &domains);
+    slow_homepages(fx_dir.path(), 1000);
+    let server = fixtures(fx_dir.path(), 1).await;
+
+    // A bad address is refused at once, naming the flag.
+    let bad = pforge_out(
+        &sb.config(),
+        &pg.url,
+        &["worker", "--metrics-bind", "localhost"],
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--metrics-bind \"localhost\""), "{err}");
+
+    enqueue(&sb, &pg.url, sb.dir.path(), &domains);
+    let log = sb.dir.path().join("worker.log");
+    let mut child = pforge_cmd(&sb.config(), &pg.url)
+        .args([
+            "worker",
+            "--fixtures-url",
+            &server.url(),
+            "--poll-secs",
+            "0.2",
+        ])
+        .args([
+            "--concurrency",
+            "1",
+            "--batch",
+            "2",
+            "--metrics-bind",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // Stopped even when an assertion below fails (it does not exit by itself).
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first).unwrap();
+    let mut child = KillOnDrop(child);
+    let url = first
+        .trim()
+        .strip_prefix("pforge worker metrics on ")
+        .unwrap_or_else(|| panic!("first line: {first:?}; log: {}", log_text(&log)))
+        .to_string();
+    let base = url.trim_end_matches("/metrics").to_string();
+    let http = reqwest::Client::new();
+
+    let health = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        health.json::<serde_json::Value>().await.unwrap()["status"],
+        "ok"
+    );
+
+    // A paid call in flight (the server holds it for a second): its hold is counted.
+    let started = Instant::now();
+    while server.stats().provider_hits("homepage") < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            log_text(&log)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let during = http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        metric(&during, "pforge_worker_reservations_held"),
+        1.0,
+        "{during}"
+    );
+    assert!(metric(&during, "pforge_worker_claims_total") >= 1.0);
+
+    let pool = pg.pool().await;
+    loop {
+        let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM queue WHERE status = 'done'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if done == 6 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            log_text(&log)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert_eq!(metric(&after, "pforge_worker_claims_total"), 6.0, "{after}");
+    assert_eq!(metric(&after, "pforge_worker_leases_lost_total"), 0.0);
+    assert_eq!(metric(&after, "pforge_worker_heartbeats_missed_total"), 0.0);
+    assert_eq!(metric(&after, "pforge_worker_reservations_held"), 0.0);
+    assert_eq!(
+        metric(
+            &after,
+            "pforge_module_runs_total{module=\"m02_tech_stack\",status=\"new_version\"}"
+        ),
+        6.0
+    );
+    signal(&child.0, "TERM");
+    let status = wait_exit(&mut child.0, 30, "worker", &log).await;
+    assert!(status.success(), "{}", log_text(&log));
+    println!(
+        "worker metrics: reservations held during a paid call {}, claims {}",
+        metric(&during, "pforge_worker_reservations_held"),
+        metric(&after, "pforge_worker_claims_total")
+    );
+}

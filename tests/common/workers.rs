@@ -209,3 +209,23 @@ pub async fn wait_exit(
 pub fn log_text(log: &PathBuf) -> String {
     std::fs::read_to_string(log).unwrap_or_default()
 }
+
+/// Makes every homepage answer of a fixture tree written by [`write_fixtures`] take `ms`
+/// milliseconds, so a worker can be caught with calls in flight.
+pub fn slow_homepages(dir: &Path, ms: u64) {
+    let path = dir.join("epoch1/manifest.toml");
+    let manifest = std::fs::read_to_string(&path).unwrap();
+    let slow = manifest.replace(".html\"\n\n", &format!(".html\"\ndelay_ms = {ms}\n\n"));
+    assert_ne!(slow, manifest, "homepage routes not found in the manifest");
+    std::fs::write(path, slow).unwrap();
+}
+
+/// Sends `signal` (`STOP`, `CONT`, ...) to a child process.
+pub fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {}", child.id());
+}

@@ -253,7 +253,10 @@ impl App {
         let cfg = &self.inner.settings.config;
         let mut caps = cfg.budget.clone();
         let store = self.inner.store.clone();
-        let ledger = StoreLedger::new(store.clone()).hold_for(self.inner.hold);
+        let mut ledger = StoreLedger::new(store.clone()).hold_for(self.inner.hold);
+        if let Some(m) = self.metrics() {
+            ledger = ledger.count_holds(m.worker_reservations_held.clone());
+        }
         let mut builder =
             pforge_budget::Gateway::builder(cfg.providers.clone()).ledger(Arc::new(ledger));
         if self.inner.role == Role::Service {

@@ -76,6 +76,15 @@ pub struct AppMetrics {
     pub alerts: Family<AlertLabels, Counter>,
     pub budget_remaining: Family<BudgetLabels, Gauge<f64, AtomicU64>>,
     pub build_info: Family<BuildLabels, Gauge>,
+    /// Queue rows claimed by this process's workers.
+    pub worker_claims: Counter,
+    /// Claims this process's workers lost: expired and taken by another worker, found by a
+    /// heartbeat or by a fenced write that was refused.
+    pub worker_leases_lost: Counter,
+    /// Heartbeats that could not reach the database (the worker stops claiming meanwhile).
+    pub worker_heartbeats_missed: Counter,
+    /// Credit reservations (charge holds) this process holds in the database right now.
+    pub worker_reservations_held: Gauge,
 }
 
 impl AppMetrics {
@@ -89,6 +98,10 @@ impl AppMetrics {
             alerts: Family::default(),
             budget_remaining: Family::default(),
             build_info: Family::default(),
+            worker_claims: Counter::default(),
+            worker_leases_lost: Counter::default(),
+            worker_heartbeats_missed: Counter::default(),
+            worker_reservations_held: Gauge::default(),
         };
         registry.register(
             "pforge_module_runs",
@@ -119,6 +132,26 @@ impl AppMetrics {
             "pforge_build_info",
             "Always 1; the labels describe the running build",
             m.build_info.clone(),
+        );
+        registry.register(
+            "pforge_worker_claims",
+            "Queue rows (domains) claimed by this process's workers",
+            m.worker_claims.clone(),
+        );
+        registry.register(
+            "pforge_worker_leases_lost",
+            "Claims lost to another worker after their lease expired (heartbeat or refused write)",
+            m.worker_leases_lost.clone(),
+        );
+        registry.register(
+            "pforge_worker_heartbeats_missed",
+            "Worker heartbeats that could not reach the database (no claims until it answers)",
+            m.worker_heartbeats_missed.clone(),
+        );
+        registry.register(
+            "pforge_worker_reservations_held",
+            "Credit reservations (charge holds) this process holds in the database now",
+            m.worker_reservations_held.clone(),
         );
         m.build_info
             .get_or_create(&BuildLabels {

@@ -16,6 +16,14 @@
 //!
 //! A configuration that cannot build the modules is refused before the first claim
 //! ([`Worker::start`] returns the error): a worker must never claim work it cannot do.
+//!
+//! Faults. Results are written through a [`FencedStore`]: each write for a claimed domain
+//! checks, in its own transaction and under a lock on the queue row, that the row is still held
+//! by this worker's claim (its lease token), so a worker paused past its lease writes nothing
+//! for work another worker now owns ("lease lost for DOMAIN; another worker owns it"). When a
+//! heartbeat cannot reach the database the worker stops claiming until it answers again.
+//! Reads, result writes and queue closes that fail because the database cannot be reached (a
+//! PostgreSQL restart) are retried with backoff instead of failing the domain.
 
 use crate::error::{AppError, AppResult};
 use crate::jobs::JobSpec;
@@ -23,8 +31,12 @@ use crate::App;
 use futures::stream::StreamExt;
 use pforge_core::Domain;
 use pforge_orchestrator::{EventSink, Executor, RunEvent, RunSummary};
-use pforge_store::{ItemStatus, JobStatus, QueueItem, QueueStatus, WorkItem};
+use pforge_store::{
+    describe, Fence, FencedStore, ItemStatus, JobStatus, QueueItem, QueueStatus, Store, StoreError,
+    WorkItem,
+};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +44,21 @@ use uuid::Uuid;
 
 /// How often finished queue rows are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// How long reads and writes keep retrying while the database cannot be reached (at least;
+/// longer leases wait longer): a PostgreSQL restart takes seconds, a failover under a minute.
+const DB_PATIENCE: Duration = Duration::from_secs(90);
+
+/// What one worker did, for logs, tests and `/metrics` (which adds them up per process).
+#[derive(Debug, Default)]
+pub struct WorkerCounts {
+    /// Queue rows claimed.
+    pub claims: AtomicU64,
+    /// Claims lost to another worker (found by a heartbeat or by a refused fenced write).
+    pub leases_lost: AtomicU64,
+    /// Heartbeats that could not reach the database.
+    pub heartbeats_missed: AtomicU64,
+}
 
 /// Knobs of one worker.
 #[derive(Debug, Clone)]
@@ -81,8 +108,17 @@ pub struct Worker {
     app: App,
     owner: String,
     opts: WorkerOptions,
-    /// Queue rows this worker holds (claimed, not yet closed or released).
-    held: Mutex<HashSet<i64>>,
+    /// Queue rows this worker holds (claimed, not yet closed or released): id -> (job, domain).
+    held: Mutex<HashMap<i64, (Uuid, String)>>,
+    /// The claims its fenced writes check.
+    fence: Arc<Fence>,
+    /// The application's store with result writes fenced and unreachable-database retries.
+    store: Arc<dyn Store>,
+    /// Set while heartbeats cannot reach the database: no new claims until it answers.
+    db_down: AtomicBool,
+    /// Claims found lost, by (job, domain) (each is counted once).
+    lost: Mutex<HashSet<(Uuid, String)>>,
+    counts: WorkerCounts,
     stop: CancellationToken,
     events: Option<EventSink>,
 }
@@ -108,11 +144,18 @@ impl Worker {
             Some(t) => format!("{host}:{}:{t}-{}", std::process::id(), &rand[..8]),
             None => format!("{host}:{}:{}", std::process::id(), &rand[..8]),
         };
+        let fence = Arc::new(Fence::new(&owner, DB_PATIENCE.max(opts.lease * 3)));
+        let store: Arc<dyn Store> = Arc::new(FencedStore::new(app.store().clone(), fence.clone()));
         Ok(Arc::new(Worker {
             app,
             owner,
             opts,
             held: Mutex::default(),
+            fence,
+            store,
+            db_down: AtomicBool::new(false),
+            lost: Mutex::default(),
+            counts: WorkerCounts::default(),
             stop,
             events,
         }))
@@ -121,6 +164,16 @@ impl Worker {
     /// The lease owner id this worker claims under.
     pub fn owner(&self) -> &str {
         &self.owner
+    }
+
+    /// What this worker did so far.
+    pub fn counts(&self) -> &WorkerCounts {
+        &self.counts
+    }
+
+    /// Whether the worker stopped claiming because its heartbeat cannot reach the database.
+    pub fn database_unreachable(&self) -> bool {
+        self.db_down.load(Ordering::SeqCst)
     }
 
     /// Runs until `stop` is cancelled (or, with `once`, until no queued job has work left);
@@ -149,23 +202,54 @@ impl Worker {
         self.stop.is_cancelled()
     }
 
-    fn hold(&self, ids: impl IntoIterator<Item = i64>) {
-        crate::app::lock(&self.held).extend(ids);
+    fn hold(&self, items: &[QueueItem]) {
+        let mut held = crate::app::lock(&self.held);
+        for i in items {
+            self.fence.hold(i);
+            held.insert(i.id, (i.job_id, i.domain.clone()));
+        }
     }
 
     fn drop_held(&self, id: i64) {
-        crate::app::lock(&self.held).remove(&id);
+        if let Some((job, domain)) = crate::app::lock(&self.held).remove(&id) {
+            self.fence.forget(job, &domain);
+        }
     }
 
     fn held_ids(&self) -> Vec<i64> {
-        crate::app::lock(&self.held).iter().copied().collect()
+        crate::app::lock(&self.held).keys().copied().collect()
+    }
+
+    /// The (job, domain) of held rows.
+    fn keys_of(&self, ids: &[i64]) -> Vec<(Uuid, String)> {
+        let held = crate::app::lock(&self.held);
+        ids.iter().filter_map(|id| held.get(id).cloned()).collect()
+    }
+
+    /// Counts claims found lost (once each) in the worker's counts and `/metrics`.
+    fn count_lost(&self, keys: Vec<(Uuid, String)>) {
+        let mut lost = crate::app::lock(&self.lost);
+        for key in keys {
+            if lost.insert(key) {
+                self.counts.leases_lost.fetch_add(1, Ordering::Relaxed);
+                if let Some(m) = self.app.metrics() {
+                    m.worker_leases_lost.inc();
+                }
+            }
+        }
+    }
+
+    /// Records a refused fenced write: says so and counts the lost claim.
+    fn lease_lost(&self, job: Uuid, domain: &str) {
+        tracing::warn!(job = %job, "lease lost for {domain}; another worker owns it");
+        self.count_lost(vec![(job, domain.to_string())]);
     }
 
     async fn release(&self, ids: &[i64]) {
         if ids.is_empty() {
             return;
         }
-        match self.app.store().release_queue_items(&self.owner, ids).await {
+        match self.store.release_queue_items(&self.owner, ids).await {
             Ok(n) => tracing::info!(released = n, "released queued domains not started"),
             Err(e) => tracing::warn!(
                 "cannot release queued domains (they return when the lease expires): {e}"
@@ -178,11 +262,16 @@ impl Worker {
 
     async fn claim(&self, job: Option<Uuid>) -> AppResult<Vec<QueueItem>> {
         let items = self
-            .app
-            .store()
+            .store
             .claim_queue_items(&self.owner, job, self.opts.batch, self.opts.lease)
             .await?;
-        self.hold(items.iter().map(|i| i.id));
+        self.hold(&items);
+        self.counts
+            .claims
+            .fetch_add(items.len() as u64, Ordering::Relaxed);
+        if let Some(m) = self.app.metrics() {
+            m.worker_claims.inc_by(items.len() as u64);
+        }
         Ok(items)
     }
 
@@ -213,6 +302,14 @@ impl Worker {
             if self.stopping() {
                 return Ok(());
             }
+            if self.database_unreachable() {
+                // The heartbeat says the database does not answer: claim nothing until it does.
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = self.stop.cancelled() => {}
+                }
+                continue;
+            }
             let batch = match self.claim(None).await {
                 Ok(b) => b,
                 Err(e) => {
@@ -225,8 +322,12 @@ impl Worker {
                 }
             };
             let Some(job) = batch.first().map(|i| i.job_id) else {
-                if self.opts.once && !self.work_remains().await? {
-                    return Ok(());
+                if self.opts.once {
+                    match self.work_remains().await {
+                        Ok(false) => return Ok(()),
+                        Ok(true) => {}
+                        Err(e) => tracing::warn!("checking for queued work: {e}; retrying"),
+                    }
                 }
                 tokio::select! {
                     r = self.app.store().wait_for_queue(poll) => {
@@ -241,7 +342,15 @@ impl Worker {
                 continue;
             };
             if let Err(e) = self.run_job(job, batch).await {
-                tracing::error!(job = %job, "{e}");
+                match &e {
+                    AppError::Store(StoreError::LeaseLost { domain }) => {
+                        self.lease_lost(job, domain);
+                    }
+                    AppError::Store(s) => tracing::error!(job = %job, "{}", describe(s)),
+                    _ => tracing::error!(job = %job, "{e}"),
+                }
+                // Rows claimed but not run (the job stopped early): back to the queue now.
+                self.release_all().await;
                 tokio::select! {
                     _ = tokio::time::sleep(poll) => {}
                     _ = self.stop.cancelled() => {}
@@ -279,7 +388,10 @@ impl Worker {
             return Ok(());
         };
         let gateway = self.app.gateway_for_spend_cap(spec.max_spend)?;
-        let executor = self.app.jobs().executor(&spec, gateway, 2)?;
+        let executor = self
+            .app
+            .jobs()
+            .executor_over(&spec, gateway, 2, self.store.clone())?;
         let first_module = self
             .app
             .plan_for(&spec.modules)?
@@ -370,7 +482,7 @@ impl Worker {
                         }
                     }
                 }
-                if feed.exhausted {
+                if feed.exhausted || feed.worker.database_unreachable() {
                     return None;
                 }
                 match feed.worker.claim(Some(feed.job)).await {
@@ -425,8 +537,7 @@ impl Worker {
 
     async fn close(&self, id: i64, status: QueueStatus, error: Option<&str>) {
         match self
-            .app
-            .store()
+            .store
             .complete_queue_item(&self.owner, id, status, error)
             .await
         {
@@ -438,36 +549,76 @@ impl Worker {
     }
 }
 
-/// Renews the lease of every held row well before it expires.
+/// Renews the lease of every held row well before it expires. A heartbeat that cannot reach
+/// the database stops claiming (see [`Worker::database_unreachable`]) until one gets through;
+/// with nothing held it pings instead, so claiming resumes as soon as the database answers.
 async fn heartbeat(worker: Arc<Worker>, stop: CancellationToken) {
     let every = worker.opts.lease / 3;
+    // Short, so a database that went away is noticed long before the leases expire.
+    let deadline = (worker.opts.lease / 2).min(Duration::from_secs(2));
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
         let ids = worker.held_ids();
-        if ids.is_empty() {
+        if ids.is_empty() && !worker.database_unreachable() {
             continue;
         }
-        match worker
-            .app
-            .store()
-            .heartbeat_queue_items(&worker.owner, &ids, worker.opts.lease)
-            .await
-        {
+        let store = worker.app.store();
+        let beat = async {
+            if ids.is_empty() {
+                store.ping().await.map(|()| Vec::new())
+            } else {
+                store
+                    .heartbeat_queue_items(&worker.owner, &ids, worker.opts.lease)
+                    .await
+            }
+        };
+        // A database that is down makes the pool wait for a connection; a heartbeat that does
+        // not answer well within the lease has failed.
+        let answer = match tokio::time::timeout(deadline, beat).await {
+            Ok(r) => r.map_err(|e| describe(&e)),
+            Err(_) => Err(format!("the database did not answer within {deadline:?}")),
+        };
+        match answer {
             Ok(kept) => {
+                if worker.db_down.swap(false, Ordering::SeqCst) {
+                    tracing::warn!("heartbeat: the database answers again; claiming resumed");
+                }
                 if kept.len() < ids.len() {
                     let kept: HashSet<i64> = kept.into_iter().collect();
-                    let lost: Vec<i64> = ids.into_iter().filter(|i| !kept.contains(i)).collect();
-                    tracing::warn!(
-                        ?lost,
-                        "leases lost (expired and reclaimed or closed meanwhile)"
-                    );
+                    // Rows closed meanwhile are no longer held: not lost.
+                    let still: HashSet<i64> = worker.held_ids().into_iter().collect();
+                    let lost: Vec<i64> = ids
+                        .into_iter()
+                        .filter(|i| !kept.contains(i) && still.contains(i))
+                        .collect();
+                    if !lost.is_empty() {
+                        tracing::warn!(
+                            ?lost,
+                            "leases lost (expired and reclaimed by another worker); \
+                             their results will not be written by this worker"
+                        );
+                        worker.count_lost(worker.keys_of(&lost));
+                    }
                 }
             }
             Err(e) => {
-                tracing::warn!("heartbeat failed (retrying; leases expire if this persists): {e}")
+                worker
+                    .counts
+                    .heartbeats_missed
+                    .fetch_add(1, Ordering::Relaxed);
+                if let Some(m) = worker.app.metrics() {
+                    m.worker_heartbeats_missed.inc();
+                }
+                if !worker.db_down.swap(true, Ordering::SeqCst) {
+                    tracing::warn!(
+                        "heartbeat failed: {e}; not claiming until the database answers"
+                    );
+                } else {
+                    tracing::debug!("heartbeat failed again: {e}");
+                }
             }
         }
     }

@@ -380,6 +380,11 @@ pub struct WorkerArgs {
     /// Days finished queue rows are kept before workers prune them.
     #[arg(long, default_value_t = 7.0, value_name = "DAYS")]
     pub keep_days: f64,
+    /// Serve `/metrics` (Prometheus: claims, leases lost, heartbeats missed, reservations held,
+    /// module runs) and `/healthz` on this address (port 0 picks a free one; the first line on
+    /// standard output names it).
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics_bind: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -123,6 +123,16 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
+/// The routes of a process that only exposes itself to operators (`pforge worker
+/// --metrics-bind`): `/metrics` and `/healthz`, the same handlers as the daemon's, no API.
+pub fn metrics_router(app: App) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::app_metrics))
+        .route("/healthz", get(ops::healthz))
+        .fallback(not_found)
+        .with_state(app)
+}
+
 /// Adds `GET /openapi.json` itself to the document, marked as needing no token.
 fn describe_openapi_route(doc: &mut OpenApiDoc) {
     use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use pforge_app::App;
 use serde_json::json;
 use std::time::Duration;
 
@@ -51,7 +52,17 @@ fn not_ready(reason: &str) -> Response {
 /// Prometheus exposition: refreshes the database-backed gauges, then encodes the registry as
 /// OpenMetrics when the scraper accepts it (Prometheus does), else as Prometheus text 0.0.4.
 pub async fn metrics(State(st): State<HttpState>, headers: HeaderMap) -> Response {
-    let registry = match st.app.metrics_registry() {
+    render_metrics(&st.app, &headers).await
+}
+
+/// `/metrics` of a process that serves nothing else (`pforge worker --metrics-bind`).
+pub async fn app_metrics(State(app): State<App>, headers: HeaderMap) -> Response {
+    render_metrics(&app, &headers).await
+}
+
+/// The exposition of `app`'s registry, in the format the scraper asked for.
+async fn render_metrics(app: &App, headers: &HeaderMap) -> Response {
+    let registry = match app.metrics_registry() {
         Ok(Some(r)) => r,
         Ok(None) => return (StatusCode::NOT_FOUND, "metrics are not collected").into_response(),
         Err(e) => {
@@ -59,8 +70,8 @@ pub async fn metrics(State(st): State<HttpState>, headers: HeaderMap) -> Respons
             return (StatusCode::SERVICE_UNAVAILABLE, "metrics unavailable").into_response();
         }
     };
-    if st.app.metrics().is_some() {
-        match tokio::time::timeout(DB_TIMEOUT, st.app.refresh_metrics()).await {
+    if app.metrics().is_some() {
+        match tokio::time::timeout(DB_TIMEOUT, app.refresh_metrics()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!("metrics: database gauges not refreshed: {e}"),
             Err(_) => tracing::warn!("metrics: database gauges not refreshed in time"),

@@ -36,6 +36,11 @@ pub enum StoreError {
     Corrupt { table: &'static str, detail: String },
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
+    /// A fenced write for a claimed domain found its queue row no longer held by the claim
+    /// (the lease expired and another worker took it, or the row was closed): nothing was
+    /// written, so a worker that was paused past its lease cannot overwrite the new holder.
+    #[error("lease lost for {domain}; another worker owns it")]
+    LeaseLost { domain: String },
 }
 
 impl StoreError {
@@ -50,6 +55,30 @@ impl StoreError {
             Some(d) if d.is_unique_violation() => StoreError::Conflict { what: what() },
             Some(d) if d.is_foreign_key_violation() => StoreError::NotFound { what: missing() },
             _ => StoreError::Backend { source: e },
+        }
+    }
+
+    /// Whether the database could not be reached (connection refused or dropped, pool timed
+    /// out, server shutting down or starting): the operation may succeed if retried once the
+    /// database answers, unlike a constraint or a bad request.
+    pub fn is_connection(&self) -> bool {
+        let e = match self {
+            StoreError::Backend { source } | StoreError::Open { source, .. } => source,
+            _ => return false,
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+                // 08: connection exception; 57P01-57P03: admin shutdown, crash shutdown,
+                // cannot connect now (the server is starting).
+                c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+            }),
+            _ => false,
         }
     }
 

@@ -181,6 +181,14 @@ pub trait QueueStore: Backend {
     /// table stays small. Per-module results stay in `work_items`.
     async fn prune_queue(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
+    /// One round trip to the database (opens and drops a write transaction): how a worker that
+    /// stopped claiming because its heartbeat failed learns the database answers again.
+    async fn ping(&self) -> Result<(), StoreError> {
+        let tx = self.begin().await?;
+        drop(tx);
+        Ok(())
+    }
+
     /// Waits until work may have arrived (PostgreSQL: a NOTIFY on [`QUEUE_CHANNEL`]) or
     /// `timeout` passes (SQLite: just the timeout). Callers poll after it either way.
     async fn wait_for_queue(&self, timeout: Duration) -> Result<(), StoreError>;
@@ -245,6 +253,17 @@ pub trait QueueTx: Send {
     /// Puts the listed running rows `owner` holds back to `pending`, lease cleared and the
     /// claim's attempt taken back; returns how many.
     async fn release_rows(&mut self, owner: &str, ids: &[i64]) -> Result<u64, StoreError>;
+
+    /// Locks the `running` rows of `job` for `domains` until the transaction ends (PostgreSQL:
+    /// `FOR UPDATE`, in id order, so two lockers never deadlock; SQLite's write transaction
+    /// holds every row) and returns each one's lease as `(domain, lease owner, attempts)`: the
+    /// claim's lease token. Domains without a running row are absent. A fenced write checks the
+    /// token first and, while the lock holds, no other worker can claim or close the row.
+    async fn lock_leases(
+        &mut self,
+        job: Uuid,
+        domains: &[String],
+    ) -> Result<Vec<(String, String, i64)>, StoreError>;
 
     /// Cancels a job's `pending` rows; returns how many.
     async fn cancel_pending(&mut self, job: Uuid) -> Result<u64, StoreError>;

@@ -20,7 +20,7 @@ use pforge_store::{
     SaveOutcome, Snapshot, SpendCap, StoreError, WorkItem,
 };
 use pforge_store::{AccountFields, AccountQuery, AccountSort, FieldRef};
-use pforge_store::{QueueStatus, MAX_QUEUE_ATTEMPTS};
+use pforge_store::{Fence, FencedStore, QueueStatus, MAX_QUEUE_ATTEMPTS};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -158,6 +158,7 @@ conformance!(
     batches_save_like_one_by_one_and_fail_whole,
     concurrent_batches_over_shared_modules_never_deadlock,
     accounts_summary_filters_sorts_and_pages,
+    fenced_writes_need_the_claim,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -2466,5 +2467,108 @@ async fn accounts_summary_filters_sorts_and_pages(h: Harness) {
     assert!(matches!(
         store.list_accounts(&bad).await,
         Err(StoreError::Invalid(_))
+    ));
+}
+
+/// Fencing by lease token (issue 15): writes through a worker's [`FencedStore`] land only while
+/// the queue row is held by the claim the worker made; after its lease expired and another
+/// worker (or the same one, in a new claim) took the row, they fail as `LeaseLost` and write
+/// nothing, neither snapshots nor work items.
+async fn fenced_writes_need_the_claim(h: Harness) {
+    let store = h.open().await;
+    let job = Uuid::new_v4();
+    let ds = domains(2);
+    store
+        .enqueue_job(job, "cli", &no_spec(), &ds)
+        .await
+        .unwrap();
+    let lease = Duration::from_millis(500);
+    let claimed = store.claim_queue_items("a", None, 2, lease).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let fence_a = Arc::new(Fence::new("a", Duration::from_secs(1)));
+    for c in &claimed {
+        fence_a.hold(c);
+    }
+    let a = FencedStore::new(store.clone(), fence_a.clone());
+    let result = |d: &str, n: i64| NewSnapshot {
+        job_id: Some(job),
+        ..snap(d, "m", n)
+    };
+
+    // While held: a result and its item are written.
+    let running = item(job, &ds[0], "m", ItemStatus::Running);
+    a.upsert_item(&running).await.unwrap();
+    let done = item(job, &ds[0], "m", ItemStatus::NewVersion);
+    let out = a
+        .save_snapshots_and_items(
+            &[result(&ds[0], 1)],
+            &NoDerivation,
+            &|_: &[SaveOutcome]| vec![done.clone()],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(out[0], SaveOutcome::Created { version: 1, .. }));
+
+    // A domain this worker never claimed is refused.
+    let stray = item(job, "other.example", "m", ItemStatus::Running);
+    assert!(matches!(
+        a.upsert_item(&stray).await,
+        Err(StoreError::LeaseLost { domain }) if domain == "other.example"
+    ));
+
+    // "a" pauses past its lease; "b" takes both rows.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let taken = store.claim_queue_items("b", None, 2, LONG).await.unwrap();
+    assert_eq!(taken.len(), 2);
+    let late = a
+        .save_snapshots_and_items(
+            &[result(&ds[1], 2)],
+            &NoDerivation,
+            &|_: &[SaveOutcome]| vec![item(job, &ds[1], "m", ItemStatus::NewVersion)],
+        )
+        .await;
+    assert!(
+        matches!(&late, Err(StoreError::LeaseLost { domain }) if domain == &ds[1]),
+        "{late:?}"
+    );
+    assert!(matches!(
+        a.upsert_items(&[item(job, &ds[0], "m", ItemStatus::Failed)])
+            .await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(store.latest_snapshot(&ds[1], "m").await.unwrap().is_none());
+    let items = store.items_for_job(job).await.unwrap();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].status, ItemStatus::NewVersion);
+
+    // The new holder writes; a stale claim of the same owner (an older attempt) does not.
+    let fence_b = Arc::new(Fence::new("b", Duration::from_secs(1)));
+    for t in &taken {
+        fence_b.hold(t);
+    }
+    let b = FencedStore::new(store.clone(), fence_b);
+    b.save_snapshots(&[result(&ds[1], 2)], &NoDerivation)
+        .await
+        .unwrap();
+    let mut stale = taken[0].clone();
+    stale.attempts -= 1;
+    let fence_old_b = Arc::new(Fence::new("b", Duration::from_secs(1)));
+    fence_old_b.hold(&stale);
+    let old_b = FencedStore::new(store.clone(), fence_old_b);
+    assert!(matches!(
+        old_b
+            .upsert_item(&item(job, &taken[0].domain, "m", ItemStatus::Failed))
+            .await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    // Closed rows hold no claim at all.
+    assert!(store
+        .complete_queue_item("b", taken[0].id, QueueStatus::Done, None)
+        .await
+        .unwrap());
+    assert!(matches!(
+        b.upsert_item(&item(job, &taken[0].domain, "m", ItemStatus::Failed))
+            .await,
+        Err(StoreError::LeaseLost { .. })
     ));
 }

@@ -2,10 +2,12 @@
 //! process on the same database. The gateway only knows its `Ledger` trait; this adapter maps it
 //! onto the store's charge records and holds (the one place that does).
 
+use super::DB_PATIENCE;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pforge_budget::{Hold, HoldId, Ledger, LedgerCap, LedgerEntry, LedgerError};
-use pforge_store::{ChargeRecord, HoldOutcome, SpendCap, Store};
+use pforge_store::{retry_unreachable, ChargeRecord, HoldOutcome, SpendCap, Store};
+use prometheus_client::metrics::gauge::Gauge;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -19,6 +21,8 @@ pub const DEFAULT_HOLD: Duration = Duration::from_secs(30);
 pub struct StoreLedger {
     store: Arc<dyn Store>,
     hold: Duration,
+    /// Holds this ledger took and has not yet committed or released (a `/metrics` gauge).
+    held: Option<Gauge>,
 }
 
 impl StoreLedger {
@@ -27,6 +31,20 @@ impl StoreLedger {
         StoreLedger {
             store,
             hold: DEFAULT_HOLD,
+            held: None,
+        }
+    }
+
+    /// Counts this ledger's open holds in `gauge`: the reservations a worker holds right now,
+    /// which its `/metrics` shows (the database does not record which process holds what).
+    pub fn count_holds(mut self, gauge: Gauge) -> Self {
+        self.held = Some(gauge);
+        self
+    }
+
+    fn settled(&self) {
+        if let Some(g) = &self.held {
+            g.dec();
         }
     }
 
@@ -87,27 +105,46 @@ impl Ledger for StoreLedger {
                 })
             })
             .collect::<Result<Vec<_>, LedgerError>>()?;
-        match self
-            .store
-            .hold_charge(&record(entry), &caps, self.hold)
-            .await
-            .map_err(err)?
-        {
-            HoldOutcome::Held(id) => Ok(Hold::Held(HoldId(id))),
+        // Retried while the database cannot be reached: a hold whose answer was lost expires
+        // and is counted as spent ("outcome unknown"), so a retry can only err on the safe side.
+        let record = record(entry);
+        let held = retry_unreachable(DB_PATIENCE, "holding credits", || {
+            self.store.hold_charge(&record, &caps, self.hold)
+        })
+        .await
+        .map_err(err)?;
+        match held {
+            HoldOutcome::Held(id) => {
+                if let Some(g) = &self.held {
+                    g.inc();
+                }
+                Ok(Hold::Held(HoldId(id)))
+            }
             HoldOutcome::Refused { cap, spent } => Ok(Hold::Refused { cap, spent }),
         }
     }
 
     async fn commit(&self, hold: HoldId, entry: &LedgerEntry) -> Result<(), LedgerError> {
         let status = entry.status.map(|s| s.to_string()).unwrap_or_default();
-        self.store
-            .commit_charge(hold.0, entry.cost, &status, call_key(entry).as_deref())
-            .await
-            .map_err(err)
+        // Settled either way: a commit that failed leaves a hold the database settles as
+        // "outcome unknown" when it expires, not one this process still holds.
+        self.settled();
+        let key = call_key(entry);
+        retry_unreachable(DB_PATIENCE, "committing a charge", || {
+            self.store
+                .commit_charge(hold.0, entry.cost, &status, key.as_deref())
+        })
+        .await
+        .map_err(err)
     }
 
     async fn release(&self, hold: HoldId) -> Result<(), LedgerError> {
-        self.store.release_charge(hold.0).await.map_err(err)
+        self.settled();
+        retry_unreachable(DB_PATIENCE, "releasing a hold", || {
+            self.store.release_charge(hold.0)
+        })
+        .await
+        .map_err(err)
     }
 
     async fn spent_since(

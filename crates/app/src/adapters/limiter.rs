@@ -96,11 +96,14 @@ impl SharedLimiter for StoreLimiter {
                 }
                 let most = ((rate * BATCH_WINDOW_SECS).floor() as u32).clamp(1, MAX_BATCH);
                 let want = (state.waiting.load(Ordering::SeqCst) as u32).clamp(1, most);
-                match self
-                    .store
-                    .reserve_rate_slots(provider, interval, want)
-                    .await
-                {
+                // A database restart delays the call instead of failing it.
+                let reserved = pforge_store::retry_unreachable(
+                    super::DB_PATIENCE,
+                    "reserving request slots",
+                    || self.store.reserve_rate_slots(provider, interval, want),
+                )
+                .await;
+                match reserved {
                     Ok(first) => {
                         // Measured from when the answer arrived: never earlier than the
                         // database's "now", so the schedule errs late, not early.

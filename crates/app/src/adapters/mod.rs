@@ -7,3 +7,7 @@ mod limiter;
 
 pub use ledger::{StoreLedger, DEFAULT_HOLD};
 pub use limiter::StoreLimiter;
+
+/// How long the ledger and the limiter keep retrying while the database cannot be reached (a
+/// PostgreSQL restart): the paid call waits instead of failing its module.
+const DB_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);

@@ -71,6 +71,23 @@ impl Jobs {
         gateway: Gateway,
         domains_in_flight_per_permit: usize,
     ) -> AppResult<Executor> {
+        self.executor_over(
+            spec,
+            gateway,
+            domains_in_flight_per_permit,
+            self.app.store().clone(),
+        )
+    }
+
+    /// [`Jobs::executor`] writing through `store` instead of the application's (a worker
+    /// passes its fenced store, so results of domains it no longer holds are refused).
+    pub fn executor_over(
+        &self,
+        spec: &JobSpec,
+        gateway: Gateway,
+        domains_in_flight_per_permit: usize,
+        store: Arc<dyn pforge_store::Store>,
+    ) -> AppResult<Executor> {
         let settings = self.app.settings();
         let plan = self.app.plan_for(&spec.modules)?;
         let versioner = self.app.versioner()?;
@@ -78,7 +95,7 @@ impl Jobs {
         let executor = Executor::new(
             plan,
             gateway,
-            self.app.store().clone(),
+            store,
             versioner,
             ExecutorConfig {
                 concurrency,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::Cells;
@@ -408,8 +408,10 @@ impl QueueTx for PgTx {
         lease: Duration,
     ) -> Result<Vec<i64>, StoreError> {
         Ok(sqlx::query_scalar(
+            // Rows locked in id order, as fenced writes lock them, so the two never deadlock.
             "UPDATE queue SET lease_expires_at = now() + make_interval(secs => $1) \
-             WHERE id = ANY($2) AND lease_owner = $3 AND status = 'running' RETURNING id",
+             WHERE id IN (SELECT id FROM queue WHERE id = ANY($2) AND lease_owner = $3 \
+               AND status = 'running' ORDER BY id FOR UPDATE) RETURNING id",
         )
         .bind(lease.as_secs_f64())
         .bind(ids)
@@ -450,6 +452,31 @@ impl QueueTx for PgTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn lock_leases(
+        &mut self,
+        job: Uuid,
+        domains: &[String],
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT domain, lease_owner, attempts::int8 AS attempts FROM queue \
+             WHERE job_id = $1 AND domain = ANY($2) AND status = 'running' \
+             AND lease_owner IS NOT NULL ORDER BY id FOR UPDATE",
+        )
+        .bind(job)
+        .bind(domains)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("domain")?,
+                    r.try_get::<String, _>("lease_owner")?,
+                    r.try_get::<i64, _>("attempts")?,
+                ))
+            })
+            .collect()
     }
 
     async fn cancel_pending(&mut self, job: Uuid) -> Result<u64, StoreError> {

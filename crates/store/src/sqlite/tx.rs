@@ -476,6 +476,35 @@ impl QueueTx for SqliteTx {
         Ok(n)
     }
 
+    async fn lock_leases(
+        &mut self,
+        job: Uuid,
+        domains: &[String],
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        // The write transaction (BEGIN IMMEDIATE) already excludes every other writer.
+        let mut out = Vec::with_capacity(domains.len());
+        for chunk in domains.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "SELECT domain, lease_owner, attempts FROM queue WHERE status = 'running' \
+                 AND lease_owner IS NOT NULL AND job_id = ",
+            );
+            qb.push_bind(job.to_string()).push(" AND domain IN (");
+            let mut list = qb.separated(", ");
+            for d in chunk {
+                list.push_bind(d.as_str());
+            }
+            list.push_unseparated(") ORDER BY id");
+            for row in qb.build().fetch_all(&mut *self.tx).await? {
+                out.push((
+                    row.try_get::<String, _>("domain")?,
+                    row.try_get::<String, _>("lease_owner")?,
+                    row.try_get::<i64, _>("attempts")?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     async fn cancel_pending(&mut self, job: Uuid) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE queue SET status = 'cancelled', finished_at = ? \
