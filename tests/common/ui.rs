@@ -136,6 +136,140 @@ impl DemoDb {
     }
 }
 
+impl DemoDb {
+    /// Delivers the demo's pending alerts once through a webhook on a closed loopback port with
+    /// `max_attempts = 1` (a config written beside the database), so that they are dead-lettered
+    /// as a real failed delivery leaves them. Returns how many alerts are dead.
+    pub async fn dead_letter_alerts(&self) -> usize {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let cfg = std::fs::read_to_string(repo().join("config/pforge.toml")).expect("config");
+        let console = "[alerts.channels.console]\nkind = \"stdout\"\n";
+        assert!(cfg.contains(console) && cfg.contains("max_attempts = 8"));
+        let cfg = cfg.replace("max_attempts = 8", "max_attempts = 1").replace(
+            console,
+            &format!(
+                "[alerts.channels.console]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/closed\"\nsecret_env = \"PFORGE_TEST_DEAD_HOOK_SECRET\"\n"
+            ),
+        );
+        let path = self.dir.path().join("dead-webhook.toml");
+        std::fs::write(&path, cfg).expect("write the config");
+        let out = self
+            .command()
+            .arg("--config")
+            .arg(&path)
+            .args(["alerts", "deliver"])
+            .env(
+                "PFORGE_TEST_DEAD_HOOK_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            )
+            .output()
+            .expect("run pforge alerts deliver");
+        let store = pforge_store::open_store(&format!("sqlite://{}", self.db().display()))
+            .await
+            .expect("open the demo database");
+        let dead = store
+            .list_alerts(Some(pforge_store::AlertStatus::Dead), 1000)
+            .await
+            .expect("list alerts");
+        assert!(
+            !dead.is_empty(),
+            "no alert was dead-lettered: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dead.len()
+    }
+
+    /// Stores a new version of `domain`'s tech stack: the latest one plus the technology `name`
+    /// (what a later enrichment that found it would store).
+    pub async fn add_tech_version(&self, domain: &str, name: &str) {
+        use pforge_store::{NewSnapshot, NoDerivation};
+        let store = pforge_store::open_store(&format!("sqlite://{}", self.db().display()))
+            .await
+            .expect("open the demo database");
+        let latest = store
+            .latest_snapshot(domain, "m02_tech_stack")
+            .await
+            .expect("read")
+            .expect("a tech stack");
+        let mut data = latest.data.clone();
+        let mut added = data["technologies"][0].clone();
+        added["name"] = serde_json::json!(name);
+        data["technologies"]
+            .as_array_mut()
+            .expect("a list of technologies")
+            .push(added);
+        store
+            .save_snapshot(
+                &NewSnapshot {
+                    domain: domain.into(),
+                    module: "m02_tech_stack".into(),
+                    content_hash: data.to_string(),
+                    data,
+                    citations: latest.citations.clone(),
+                    fetched_at: chrono::Utc::now(),
+                    job_id: None,
+                },
+                &NoDerivation,
+            )
+            .await
+            .expect("store the new version");
+    }
+
+    /// The source URLs of the citations of `domain`'s latest `module` version.
+    pub async fn citation_urls(&self, domain: &str, module: &str) -> Vec<String> {
+        let store = pforge_store::open_store(&format!("sqlite://{}", self.db().display()))
+            .await
+            .expect("open the demo database");
+        let snap = store
+            .latest_snapshot(domain, module)
+            .await
+            .expect("read")
+            .expect("a version");
+        snap.citations
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c["source"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A copy of the repository's fixtures where every recorded answer takes `delay_ms` to come:
+/// re-enrich jobs then run long enough to watch their progress and to cancel them.
+pub fn slow_fixtures(delay_ms: u64) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for e in std::fs::read_dir(from).expect("read fixtures") {
+            let e = e.expect("entry");
+            let target = to.join(e.file_name());
+            if e.file_type().expect("type").is_dir() {
+                copy(&e.path(), &target);
+            } else {
+                std::fs::copy(e.path(), &target).expect("copy a fixture");
+            }
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy(&repo().join("fixtures"), dir.path());
+    for epoch in ["epoch1", "epoch2"] {
+        let manifest = dir.path().join(epoch).join("manifest.toml");
+        let text = std::fs::read_to_string(&manifest).expect("manifest");
+        let slow = text.replace(
+            "[[route]]\n",
+            &format!("[[route]]\ndelay_ms = {delay_ms}\n"),
+        );
+        assert!(slow.contains("delay_ms"), "{epoch} has routes");
+        std::fs::write(&manifest, slow).expect("write manifest");
+    }
+    dir
+}
+
 /// A running `pforge ui`, stopped when dropped.
 pub struct Ui {
     child: Child,
@@ -163,27 +297,37 @@ impl Ui {
     /// Starts `pforge ui --bind 127.0.0.1:0` over the demo database with providers pointed at
     /// a fixture server of epoch 2 (for re-enrich), and reads the login URL from its first line.
     pub async fn start(demo: &DemoDb) -> Ui {
+        Ui::start_with(demo, &repo().join("fixtures"), None).await
+    }
+
+    /// [`Ui::start`] with the fixtures read from `fixtures` (e.g. [`slow_fixtures`]) and, when
+    /// `token` is given, that API token (for the login form). Standard output is read to its end
+    /// so that the stdout alert channel never writes into a closed pipe.
+    pub async fn start_with(demo: &DemoDb, fixtures: &Path, token: Option<&str>) -> Ui {
         let fixtures = pforge_fixture_server::FixtureServer::start(
-            &repo().join("fixtures"),
+            fixtures,
             2,
             std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         )
         .await
         .expect("fixture server");
-        let mut child = demo
-            .command()
-            .args(["ui", "--bind", "127.0.0.1:0", "--fixtures-url"])
+        let mut cmd = demo.command();
+        cmd.args(["ui", "--bind", "127.0.0.1:0", "--fixtures-url"])
             .arg(fixtures.url())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start pforge ui");
+            .stderr(Stdio::inherit());
+        if let Some(t) = token {
+            cmd.env("PFORGE_API_TOKEN", t);
+        }
+        let mut child = cmd.spawn().expect("start pforge ui");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
             let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = reader.read_line(&mut line);
             let _ = tx.send(line);
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
         });
         let line = rx
             .recv_timeout(Duration::from_secs(60))

@@ -1,5 +1,5 @@
-//! Static assets embedded in the binary: the stylesheet, the small script for the jump bar and
-//! row selection, and one pinned htmx release. Pages link them with a content hash in the query
+//! Static assets embedded in the binary: the stylesheet, the small script (jump bar, live job
+//! progress), and one pinned htmx release. Pages link them with a content hash in the query
 //! string, so they can be cached for a year and still change with every build that edits them.
 
 use axum::extract::Path;

@@ -109,7 +109,7 @@ impl Auth {
         id
     }
 
-    fn session(&self, id: &str) -> Option<Session> {
+    pub(crate) fn session(&self, id: &str) -> Option<Session> {
         let sessions = lock(&self.sessions);
         sessions
             .get(id)
@@ -123,7 +123,7 @@ impl Auth {
 }
 
 /// The session id in the request's cookies.
-fn session_id(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -229,10 +229,12 @@ pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    // Following a source link must not tell the provider where the user came from.
+    // Following a source link must not tell the provider where the user came from, but forms
+    // must keep their Origin: under `no-referrer` Chromium sends `Origin: null` with every form
+    // POST, which the Origin check refuses. `same-origin` sends nothing to other sites.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     res

@@ -64,6 +64,7 @@ pub fn router(state: WebState) -> Router {
         .route("/budget", get(pages::budget::page))
         .route("/jobs", get(pages::jobs::list))
         .route("/jobs/{id}", get(pages::jobs::page))
+        .route("/jobs/{id}/events", get(pages::job_events::events))
         .route("/jobs/{id}/cancel", post(pages::jobs::cancel))
         .route("/jump", get(pages::jump))
         .route("/logout", post(auth::logout))

@@ -1,5 +1,5 @@
 //! Jobs: the list with progress, one job with its per-domain, per-module status (refreshing
-//! itself while it runs), and cancel.
+//! itself while it runs through server-sent events, see `job_events`), and cancel.
 
 use super::{enc, html, Shell};
 use crate::auth::Session;
@@ -99,25 +99,42 @@ pub struct Count {
     pub n: i64,
 }
 
-/// One job's page.
+/// The live part of a job's page: status, cancel button, progress, counts and work items. The
+/// page embeds it and `/jobs/{id}/events` sends it again whenever it changes.
 #[derive(Template)]
-#[template(path = "job.html")]
-struct JobPage {
-    shell: Shell,
+#[template(path = "job_live.html")]
+pub(crate) struct JobLive {
     job: JobView,
     queue: Vec<Count>,
     modules: Vec<Count>,
     items: Vec<ItemView>,
     cancel_href: String,
+    csrf: String,
 }
 
-/// `GET /jobs/{id}`.
-pub async fn page(
-    State(st): State<WebState>,
-    Extension(session): Extension<Session>,
-    Path(id): Path<String>,
-) -> Result<Response, WebError> {
-    let id = parse_job_id(&id)?;
+impl JobLive {
+    /// Whether the job still runs (the event stream ends when it does not).
+    pub(crate) fn running(&self) -> bool {
+        self.job.running
+    }
+}
+
+/// One job's page.
+#[derive(Template)]
+#[template(path = "job.html")]
+struct JobPage {
+    shell: Shell,
+    events_href: String,
+    job: JobView,
+    queue: Vec<Count>,
+    modules: Vec<Count>,
+    items: Vec<ItemView>,
+    cancel_href: String,
+    csrf: String,
+}
+
+/// Reads a job's progress and work items as the live part of its page.
+pub(crate) async fn live(st: &WebState, id: uuid::Uuid, csrf: &str) -> Result<JobLive, WebError> {
     let progress = st.app.job(id).await?;
     let items = st.app.job_items(id).await?;
     let counts = |m: &std::collections::BTreeMap<&'static str, i64>| {
@@ -128,8 +145,7 @@ pub async fn page(
             })
             .collect::<Vec<_>>()
     };
-    html(&JobPage {
-        shell: Shell::new(format!("Job {id}"), "jobs", &session),
+    Ok(JobLive {
         job: JobView::from(&progress),
         queue: counts(&progress.queue),
         modules: counts(&progress.modules),
@@ -146,6 +162,27 @@ pub async fn page(
             })
             .collect(),
         cancel_href: format!("/jobs/{id}/cancel"),
+        csrf: csrf.to_string(),
+    })
+}
+
+/// `GET /jobs/{id}`.
+pub async fn page(
+    State(st): State<WebState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id = parse_job_id(&id)?;
+    let l = live(&st, id, &session.csrf).await?;
+    html(&JobPage {
+        shell: Shell::new(format!("Job {id}"), "jobs", &session),
+        events_href: format!("/jobs/{id}/events"),
+        job: l.job,
+        queue: l.queue,
+        modules: l.modules,
+        items: l.items,
+        cancel_href: l.cancel_href,
+        csrf: l.csrf,
     })
 }
 

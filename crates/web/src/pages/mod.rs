@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod budget;
 pub mod changes;
 pub mod history;
+pub mod job_events;
 pub mod jobs;
 
 use crate::auth::Session;
