@@ -175,6 +175,14 @@ async fn every_page_shows_the_demo_through_a_session() {
     }
     let jobs = s.get("/jobs").await;
     assert!(jobs.body.contains("completed"), "{}", jobs.body);
+    // A delivered alert has no next attempt to show.
+    let delivered = s.get("/alerts?status=delivered").await;
+    assert!(delivered.body.contains("delivered"), "{}", delivered.body);
+    assert!(
+        delivered.body.contains("<td class=\"when\">—</td>"),
+        "{}",
+        delivered.body
+    );
 
     // State changes need this origin and the session's CSRF token.
     let r = s.post("/alerts/retry", &[], true).await;

@@ -92,7 +92,12 @@ pub async fn page(
             attempts: a.attempts,
             last_error: a.last_error.unwrap_or_default(),
             created_at: short_time(a.created_at),
-            next_attempt_at: short_time(a.next_attempt_at),
+            // Only a pending alert will be tried again; the others have no next attempt.
+            next_attempt_at: if a.status == AlertStatus::Pending {
+                short_time(a.next_attempt_at)
+            } else {
+                "—".to_string()
+            },
         })
         .collect();
     html(&AlertsPage {
