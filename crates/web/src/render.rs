@@ -164,7 +164,13 @@ fn write_table(out: &mut String, items: &[Value], depth: usize) {
             }
         }
     }
-    out.push_str("<div class=\"table-wrap\"><table class=\"data\"><thead><tr>");
+    // A wide table scrolls inside its wrapper; the wrapper takes keyboard focus so that the
+    // scroll is reachable without a mouse (axe: scrollable-region-focusable).
+    let _ = write!(
+        out,
+        "<div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"{} table\"><table class=\"data\"><thead><tr>",
+        escape(&columns.iter().take(3).map(|c| humanize(c)).collect::<Vec<_>>().join(", "))
+    );
     for c in &columns {
         let _ = write!(out, "<th scope=\"col\">{}</th>", escape(&humanize(c)));
     }
