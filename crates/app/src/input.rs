@@ -255,20 +255,6 @@ fn line_hints(
     })
 }
 
-/// Reads every item of `source` into valid domains and bad lines (for front ends that need the
-/// whole list before acting, e.g. to queue a job in one transaction).
-pub async fn read_all(source: Source) -> AppResult<(Vec<Domain>, Vec<InputError>)> {
-    let mut rx = spawn_reader(source).await?;
-    let (mut ok, mut bad) = (Vec::new(), Vec::new());
-    while let Some(item) = rx.recv().await {
-        match item {
-            Item::Domain(d) => ok.push(d),
-            Item::Invalid(e) => bad.push(e),
-        }
-    }
-    Ok((ok, bad))
-}
-
 /// Reads the source fully, keeping what it says about each domain (a `domain,name` CSV's names,
 /// pins), keyed by domain: a queued job stores them with its spec so that the worker that runs
 /// a domain knows what the user said about it.

@@ -223,11 +223,6 @@ impl Jobs {
     }
 }
 
-/// Reads the source fully (for a queued job, whose rows are written in one transaction).
-pub async fn read_domains(source: Source) -> AppResult<(Vec<Domain>, Vec<InputError>)> {
-    input::read_all(source).await
-}
-
 /// Reads the source fully with what it says about each domain (names, pins), for a queued job's
 /// [`JobSpec::hints`].
 pub async fn read_domains_with_hints(
