@@ -65,7 +65,13 @@ impl PgStore {
             url: redact(url),
             source,
         };
-        let options = PgConnectOptions::from_str(url).map_err(open_err)?;
+        // A process paused or cut off inside a transaction (SIGSTOP, a frozen VM) would hold its
+        // row locks, and with them every other worker's fenced writes and heartbeats, for as long
+        // as it stays frozen. No transaction here waits on anything but the database, so one idle
+        // for 10 s is stuck: the server ends it and the locks are freed.
+        let options = PgConnectOptions::from_str(url)
+            .map_err(open_err)?
+            .options([("idle_in_transaction_session_timeout", "10s")]);
         // One direct connection first: a wrong host, password or database fails at once with the
         // server's own error, instead of the pool retrying until its acquire timeout.
         let probe = PgConnection::connect_with(&options)
