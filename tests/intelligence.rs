@@ -177,3 +177,76 @@ async fn fifteen_modules_for_every_demo_account_and_what_changes_between_epochs(
     assert!(out.status.success());
     assert!(md.contains("Priya Raman") && md.contains("Algolia"), "{md}");
 }
+
+/// Copies a fixture tree (the recordings are small) so one test can change one body.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read fixtures") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keyed_crunchbase_gives_funding_and_a_head_count_band_that_icp_scoring_weighs() {
+    let sb = Sandbox::new();
+    let dir = sb.dir.path().join("fixtures");
+    copy_tree(&repo().join("fixtures"), &dir);
+    let org = dir.join("epoch1/crunchbase/org-techstart-3.json");
+    let mut body: Value = serde_json::from_str(&std::fs::read_to_string(&org).unwrap()).unwrap();
+    body["properties"]["num_employees_enum"] = "c_00051_00100".into();
+    std::fs::write(&org, body.to_string()).unwrap();
+
+    let server = fixtures(&dir, 1).await;
+    let key = "cb-secret-key-0123";
+    let out = sb
+        .command(&[
+            "enrich",
+            "techstart.io",
+            "--modules",
+            "m13_icp_priority",
+            "--fixtures-url",
+            &server.url(),
+            "--json",
+            "--no-progress",
+        ])
+        .env("CRUNCHBASE_API_KEY", key)
+        .output()
+        .expect("run pforge");
+    server.shutdown().await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let m08 = show_module(&sb, "techstart.io", "m08_investors");
+    let data = &m08["data"];
+    assert_eq!(data["total_funding"], 24_500_000, "{data}");
+    assert_eq!(data["employees"]["band"], "51–100", "{data}");
+    assert_eq!(data["employees"]["count"], 75);
+    assert_eq!(data["employees"]["crunchbase_enum"], "c_00051_00100");
+    assert!(
+        !m08.to_string().contains(key),
+        "the API key leaked into the stored module: {m08}"
+    );
+
+    // The band is dated today, newer than Wikidata's 2024 head count: it decides the factor.
+    let m13 = show_module(&sb, "techstart.io", "m13_icp_priority")["data"].clone();
+    let employees = m13["factors"]
+        .as_array()
+        .and_then(|f| f.iter().find(|x| x["name"] == "employees"))
+        .cloned()
+        .expect("employees factor");
+    assert!(
+        employees["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("75 employees (Crunchbase band 51–100)")),
+        "{employees}"
+    );
+}

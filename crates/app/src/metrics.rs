@@ -85,6 +85,11 @@ pub struct AppMetrics {
     pub worker_heartbeats_missed: Counter,
     /// Credit reservations (charge holds) this process holds in the database right now.
     pub worker_reservations_held: Gauge,
+    /// Round-trip time of one claim (the queue's hot query): should stay flat as the queue
+    /// fills and drains, which is what a growing or bloated table would break first.
+    pub worker_claim_duration: Histogram,
+    /// Finished queue rows this process's workers deleted on their prune schedule.
+    pub worker_rows_pruned: Counter,
 }
 
 impl AppMetrics {
@@ -102,6 +107,9 @@ impl AppMetrics {
             worker_leases_lost: Counter::default(),
             worker_heartbeats_missed: Counter::default(),
             worker_reservations_held: Gauge::default(),
+            // 0.5 ms .. ~16 s.
+            worker_claim_duration: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            worker_rows_pruned: Counter::default(),
         };
         registry.register(
             "pforge_module_runs",
@@ -152,6 +160,16 @@ impl AppMetrics {
             "pforge_worker_reservations_held",
             "Credit reservations (charge holds) this process holds in the database now",
             m.worker_reservations_held.clone(),
+        );
+        registry.register(
+            "pforge_worker_claim_duration_seconds",
+            "Round-trip time of one claim of queued domains (claims that returned rows)",
+            m.worker_claim_duration.clone(),
+        );
+        registry.register(
+            "pforge_worker_queue_rows_pruned",
+            "Finished queue rows deleted by this process's workers on their prune schedule",
+            m.worker_rows_pruned.clone(),
         );
         m.build_info
             .get_or_create(&BuildLabels {

@@ -42,8 +42,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// How often finished queue rows are pruned.
-const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// How often finished queue rows are pruned at most: every ten minutes, or every half of the
+/// keep time when that is shorter (a queue that keeps rows for a minute is pruned twice a
+/// minute), never more than once a second.
+fn prune_every(keep: Duration) -> Duration {
+    (keep / 2).clamp(Duration::from_secs(1), Duration::from_secs(600))
+}
 
 /// How long reads and writes keep retrying while the database cannot be reached (at least;
 /// longer leases wait longer): a PostgreSQL restart takes seconds, a failover under a minute.
@@ -261,6 +265,7 @@ impl Worker {
     }
 
     async fn claim(&self, job: Option<Uuid>) -> AppResult<Vec<QueueItem>> {
+        let started = std::time::Instant::now();
         let items = self
             .store
             .claim_queue_items(&self.owner, job, self.opts.batch, self.opts.lease)
@@ -271,6 +276,11 @@ impl Worker {
             .fetch_add(items.len() as u64, Ordering::Relaxed);
         if let Some(m) = self.app.metrics() {
             m.worker_claims.inc_by(items.len() as u64);
+            // Empty claims are idle polls, not the hot path.
+            if !items.is_empty() {
+                m.worker_claim_duration
+                    .observe(started.elapsed().as_secs_f64());
+            }
         }
         Ok(items)
     }
@@ -624,9 +634,10 @@ async fn heartbeat(worker: Arc<Worker>, stop: CancellationToken) {
     }
 }
 
-/// Deletes finished queue rows older than `keep`, at start and every ten minutes.
+/// Deletes finished queue rows older than `keep`, at start and then on [`prune_every`].
 async fn prune(worker: Arc<Worker>, stop: CancellationToken) {
     let keep = chrono::Duration::from_std(worker.opts.keep).unwrap_or(chrono::Duration::days(7));
+    let every = prune_every(worker.opts.keep);
     loop {
         match worker
             .app
@@ -634,13 +645,34 @@ async fn prune(worker: Arc<Worker>, stop: CancellationToken) {
             .prune_queue(chrono::Utc::now() - keep)
             .await
         {
-            Ok(n) if n > 0 => tracing::info!(pruned = n, "old finished queue rows deleted"),
+            Ok(n) if n > 0 => {
+                tracing::info!(pruned = n, "old finished queue rows deleted");
+                if let Some(m) = worker.app.metrics() {
+                    m.worker_rows_pruned.inc_by(n);
+                }
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!("pruning the queue failed: {e}"),
         }
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+            _ = tokio::time::sleep(every) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prune_every;
+    use std::time::Duration;
+
+    #[test]
+    fn the_prune_schedule_follows_the_keep_time() {
+        let d = Duration::from_secs;
+        // A week's keep: every ten minutes, as before.
+        assert_eq!(prune_every(d(7 * 86400)), d(600));
+        // A minute's keep is pruned twice a minute; a tiny keep at most once a second.
+        assert_eq!(prune_every(d(60)), d(30));
+        assert_eq!(prune_every(Duration::ZERO), d(1));
     }
 }

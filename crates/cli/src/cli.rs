@@ -377,7 +377,8 @@ pub struct WorkerArgs {
     /// Point every provider at this fixture server (offline runs and tests).
     #[arg(long, value_name = "URL")]
     pub fixtures_url: Option<String>,
-    /// Days finished queue rows are kept before workers prune them.
+    /// Days finished queue rows are kept before workers prune them (checked every ten minutes,
+    /// or every half of this when that is shorter).
     #[arg(long, default_value_t = 7.0, value_name = "DAYS")]
     pub keep_days: f64,
     /// Serve `/metrics` (Prometheus: claims, leases lost, heartbeats missed, reservations held,

@@ -286,14 +286,28 @@ const M01: &str = "m01_company_context";
 const M02: &str = "m02_tech_stack";
 const M03: &str = "m03_traffic";
 const M04: &str = "m04_financials";
+const M08: &str = "m08_investors";
 
 impl AccountFacts {
-    /// Reads whichever of M01–M04 the context holds.
+    /// Reads whichever of M01–M04 (and M08's paid head count) the context holds.
     pub fn from_ctx(ctx: &ModuleContext) -> Self {
         let mut f = AccountFacts::default();
-        // Every cited head count with its date (filer tag, Wikidata P1128, JSON-LD); the newest
-        // wins, a filing breaking ties.
+        // Every cited head count with its date (filer tag, Wikidata P1128, JSON-LD, a paid
+        // provider's band); the newest wins, a filing breaking ties.
         let mut head_counts: Vec<(Option<String>, Fact<f64>)> = Vec::new();
+        if let Some(o) = ctx.dependency(M08) {
+            let d = &o.data;
+            if let Some(n) = num_at(d, "/employees/count") {
+                let date = str_at(d, "/employees/as_of").map(str::to_string);
+                let band = str_at(d, "/employees/band")
+                    .map(|b| format!(" band {b}"))
+                    .unwrap_or_default();
+                head_counts.push((
+                    date,
+                    Fact::new(n, M08, "/employees", format!("Crunchbase{band}")),
+                ));
+            }
+        }
         if let Some(o) = ctx.dependency(M01) {
             let d = &o.data;
             if let Some(n) = str_at(d, "/name") {

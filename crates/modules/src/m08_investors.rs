@@ -1,7 +1,8 @@
 //! M08 investors: who invested in or owns the company, and where it is listed. Wikidata
 //! (investor P1951, owned by P127; listings come from M01's P414/P249) for every company that
-//! has an entity, and Crunchbase (investors, funding rounds, total funding) when that keyed
-//! provider is configured with its credentials.
+//! has an entity, and Crunchbase (investors, funding rounds, total funding, head-count band)
+//! when that keyed provider is configured with its credentials. The band is the paid
+//! provider's head count M13 weighs against the filer's tag, Wikidata and the site's JSON-LD.
 //!
 //! A company with no Wikidata entity and no Crunchbase key is a normal answer (empty lists,
 //! unknown funding, notes). A source that is asked and fails is the module's error: a partial
@@ -70,6 +71,77 @@ struct CbOrg {
     /// (name, permalink, kind)
     investors: Vec<(String, Option<String>, Option<String>)>,
     rounds: Vec<Value>,
+    /// The head-count band (`num_employees_enum`), raw and decoded.
+    employees: Option<(String, Option<HeadCountBand>)>,
+}
+
+/// A Crunchbase head-count band: `c_00051_00100` is 51 to 100 people, `c_10001_max` is
+/// 10,001 or more. Crunchbase gives only bands, so M13 scores the band's middle and says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeadCountBand {
+    min: u64,
+    max: Option<u64>,
+}
+
+impl HeadCountBand {
+    /// Decodes `c_MIN_MAX` (MAX may be `max`); anything else is `None`, never a guess.
+    fn parse(code: &str) -> Option<HeadCountBand> {
+        let rest = code.strip_prefix("c_")?;
+        let (min, max) = rest.split_once('_')?;
+        let min: u64 = min.parse().ok()?;
+        let max = match max {
+            "max" => None,
+            m => Some(m.parse::<u64>().ok()?),
+        };
+        if max.is_some_and(|m| m < min) {
+            return None;
+        }
+        Some(HeadCountBand { min, max })
+    }
+
+    /// The number M13 scores: the band's middle, or its floor when it is open-ended.
+    fn estimate(self) -> u64 {
+        match self.max {
+            Some(max) => (self.min + max) / 2,
+            None => self.min,
+        }
+    }
+
+    /// "51–100" or "10,001+".
+    fn label(self) -> String {
+        match self.max {
+            Some(max) => format!("{}–{}", thousands(self.min), thousands(max)),
+            None => format!("{}+", thousands(self.min)),
+        }
+    }
+}
+
+/// 10001 → "10,001".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// M08's `employees` value from a band: what M13 reads as a head count, with its date.
+fn employees_value(code: &str, band: Option<HeadCountBand>, as_of: &str) -> Value {
+    match band {
+        Some(b) => json!({
+            "count": b.estimate(),
+            "min": b.min,
+            "max": b.max,
+            "band": b.label(),
+            "crunchbase_enum": code,
+            "as_of": as_of,
+        }),
+        None => json!({ "count": null, "crunchbase_enum": code, "as_of": as_of }),
+    }
 }
 
 fn parse_cb_org(v: &Value) -> Option<CbOrg> {
@@ -82,6 +154,10 @@ fn parse_cb_org(v: &Value) -> Option<CbOrg> {
             .and_then(|f| f.get("value_usd"))
             .and_then(Value::as_f64),
         last_funding_type: s(p.get("last_funding_type")),
+        employees: s(p.get("num_employees_enum")).map(|code| {
+            let band = HeadCountBand::parse(&code);
+            (code, band)
+        }),
         investors: p
             .get("investor_identifiers")
             .and_then(Value::as_array)
@@ -181,7 +257,7 @@ async fn crunchbase(
     };
     for p in permalinks.iter().take(MAX_CB_CANDIDATES) {
         let call = Call::get(CRUNCHBASE, format!("/entities/organizations/{p}"))
-            .query("field_ids", "website_url,funding_total,num_funding_rounds,last_funding_type,investor_identifiers")
+            .query("field_ids", "website_url,funding_total,num_funding_rounds,last_funding_type,investor_identifiers,num_employees_enum")
             .query("card_ids", "raised_funding_rounds")
             .for_domain(ctx.domain.as_str())
             .by_module(ID);
@@ -330,6 +406,7 @@ impl Module for Investors {
 
         // Crunchbase, only with credentials.
         let mut funding: Option<(Value, Value, Value, Citation)> = None;
+        let mut employees: Option<(Value, Citation)> = None;
         if !ctx.gateway.has_provider(CRUNCHBASE) {
             notes.push((
                 "Crunchbase not configured: funding rounds and total funding unknown".into(),
@@ -361,6 +438,17 @@ impl Module for Investors {
                             "crunchbase",
                             json!({"crunchbase_permalink": permalink, "kind": kind}),
                         );
+                    }
+                    if let Some((code, band)) = &found.org.employees {
+                        if band.is_none() {
+                            notes.push((
+                                format!("Crunchbase head-count band {code:?} is not one this version reads"),
+                                found.cite.clone(),
+                            ));
+                        }
+                        let as_of = found.cite.fetched_at.format("%Y-%m-%d").to_string();
+                        employees =
+                            Some((employees_value(code, *band, &as_of), found.cite.clone()));
                     }
                     funding = Some((
                         json!(found.org.rounds),
@@ -402,6 +490,10 @@ impl Module for Investors {
                 out.set("total_funding", Value::Null, &c);
                 out.set("last_funding_type", Value::Null, &c);
             }
+        }
+        // Only when Crunchbase gave a band: an account without one keeps the shape it had.
+        if let Some((value, c)) = employees {
+            out.set("employees", value, &c);
         }
         let texts: Vec<String> = notes.iter().map(|(t, _)| t.clone()).collect();
         out.set("notes", texts, &first);
@@ -486,6 +578,52 @@ mod tests {
         let bare = parse_cb_org(&json!({"properties": {}})).unwrap();
         assert_eq!(bare, CbOrg::default());
         assert!(parse_cb_org(&json!([1])).is_none());
+    }
+
+    #[test]
+    fn head_count_bands_decode_or_are_refused() {
+        let b = HeadCountBand::parse("c_00051_00100").unwrap();
+        assert_eq!(
+            b,
+            HeadCountBand {
+                min: 51,
+                max: Some(100)
+            }
+        );
+        assert_eq!(b.estimate(), 75);
+        assert_eq!(b.label(), "51–100");
+        let open = HeadCountBand::parse("c_10001_max").unwrap();
+        assert_eq!(open.max, None);
+        assert_eq!(open.estimate(), 10001);
+        assert_eq!(open.label(), "10,001+");
+        for bad in ["", "c_", "c_10", "c_abc_100", "c_100_10", "51-100", "c_1_x"] {
+            assert_eq!(HeadCountBand::parse(bad), None, "{bad:?}");
+        }
+        let v = employees_value(
+            "c_01001_05000",
+            HeadCountBand::parse("c_01001_05000"),
+            "2026-12-02",
+        );
+        assert_eq!(v["count"], 3000);
+        assert_eq!(v["band"], "1,001–5,000");
+        assert_eq!(v["as_of"], "2026-12-02");
+        let unknown = employees_value("c_weird", None, "2026-12-02");
+        assert_eq!(unknown["count"], Value::Null);
+        assert_eq!(unknown["crunchbase_enum"], "c_weird");
+
+        let mut org = fixture_json("epoch1/crunchbase/org-techstart-3.json");
+        org["properties"]["num_employees_enum"] = json!("c_00011_00050");
+        let o = parse_cb_org(&org).unwrap();
+        assert_eq!(
+            o.employees,
+            Some((
+                "c_00011_00050".to_string(),
+                Some(HeadCountBand {
+                    min: 11,
+                    max: Some(50)
+                })
+            ))
+        );
     }
 
     #[test]

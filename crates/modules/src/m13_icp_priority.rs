@@ -20,6 +20,8 @@ const M02: &str = "m02_tech_stack";
 const M03: &str = "m03_traffic";
 const M04: &str = "m04_financials";
 const M05: &str = "m05_competitors";
+/// Only for its paid head count (Crunchbase's band), one of the employee sources.
+const M08: &str = "m08_investors";
 
 /// The ICP-priority module.
 pub struct IcpPriority {
@@ -34,7 +36,14 @@ impl IcpPriority {
             spec: ModuleSpec {
                 id: ID.into(),
                 title: "ICP priority".into(),
-                dependencies: vec![M01.into(), M02.into(), M03.into(), M04.into(), M05.into()],
+                dependencies: vec![
+                    M01.into(),
+                    M02.into(),
+                    M03.into(),
+                    M04.into(),
+                    M05.into(),
+                    M08.into(),
+                ],
                 providers: Vec::new(),
                 runs_degraded: true,
                 set_arrays: vec![
@@ -552,47 +561,48 @@ mod tests {
     }
 
     fn full_ctx() -> pforge_core::ModuleContext {
-        ctx_for(
-            "northwind-retail.com",
-            vec![
-                (
-                    M01,
-                    ready(
-                        json!({"name": "Northwind", "address": {"country": "US"},
+        ctx_for("northwind-retail.com", full_deps())
+    }
+
+    fn full_deps() -> Vec<(&'static str, pforge_core::DependencyResult)> {
+        vec![
+            (
+                M01,
+                ready(
+                    json!({"name": "Northwind", "address": {"country": "US"},
                     "wikidata": {"industries": [{"id": "Q1", "label": "retail"}], "employees": {"count": 18200}}}),
-                        "https://www.wikidata.org/wiki/Q130000002",
-                    ),
+                    "https://www.wikidata.org/wiki/Q130000002",
                 ),
-                (
-                    M02,
-                    ready(
-                        json!({"technologies": [{"name": "Bloomreach"}, {"name": "Magento"}, {"name": "Next.js"}]}),
-                        "https://www.northwind-retail.com/",
-                    ),
+            ),
+            (
+                M02,
+                ready(
+                    json!({"technologies": [{"name": "Bloomreach"}, {"name": "Magento"}, {"name": "Next.js"}]}),
+                    "https://www.northwind-retail.com/",
                 ),
-                (
-                    M03,
-                    ready(
-                        json!({"rank": 2841, "rank_list_depth": 1000000}),
-                        "config:rank_list",
-                    ),
+            ),
+            (
+                M03,
+                ready(
+                    json!({"rank": 2841, "rank_list_depth": 1000000}),
+                    "config:rank_list",
                 ),
-                (
-                    M04,
-                    ready(
-                        json!({"sec_filer": true, "financials": {"fiscal_year": 2023, "revenue": {"value": 4210000000u64}, "employees": {"value": 18200}}}),
-                        "https://data.sec.gov/api/xbrl/companyfacts/CIK0001999001.json",
-                    ),
+            ),
+            (
+                M04,
+                ready(
+                    json!({"sec_filer": true, "financials": {"fiscal_year": 2023, "revenue": {"value": 4210000000u64}, "employees": {"value": 18200}}}),
+                    "https://data.sec.gov/api/xbrl/companyfacts/CIK0001999001.json",
                 ),
-                (
-                    M05,
-                    ready(
-                        json!({"competitors": [{"name": "Contoso Shops", "domain": "contoso.example"}, {"name": "Fabrikam"}]}),
-                        "https://cb.example/northwind",
-                    ),
+            ),
+            (
+                M05,
+                ready(
+                    json!({"competitors": [{"name": "Contoso Shops", "domain": "contoso.example"}, {"name": "Fabrikam"}]}),
+                    "https://cb.example/northwind",
                 ),
-            ],
-        )
+            ),
+        ]
     }
 
     fn factor<'a>(out: &'a ModuleOutput, name: &str) -> &'a Value {
@@ -646,6 +656,54 @@ mod tests {
             .iter()
             .any(|c| c.source.contains("companyfacts")
                 && c.covers.contains(&format!("/factors/{i}"))));
+    }
+
+    #[tokio::test]
+    async fn a_paid_head_count_band_counts_when_it_is_the_newest() {
+        let m = IcpPriority::new(&vendor());
+        let m08 = |as_of: &str| {
+            ready(
+                json!({"employees": {"count": 75, "min": 51, "max": 100, "band": "51–100",
+                    "crunchbase_enum": "c_00051_00100", "as_of": as_of}}),
+                "https://api.crunchbase.com/api/v4/entities/organizations/northwind",
+            )
+        };
+        // Dated, against the undated Wikidata and 10-K counts: the band decides the factor,
+        // cited to Crunchbase.
+        let mut deps = full_deps();
+        deps.push((M08, m08("2026-11-30")));
+        let out = m.run(&ctx_for("northwind-retail.com", deps)).await.unwrap();
+        out.check_cited().unwrap();
+        let e = factor(&out, "employees");
+        assert_eq!(e["fit"], 0, "{e}");
+        assert!(
+            e["evidence"]
+                .as_str()
+                .unwrap()
+                .contains("75 employees (Crunchbase band 51–100)"),
+            "{e}"
+        );
+        let i = out.data["factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|f| f["name"] == "employees")
+            .unwrap();
+        assert!(out.sources.iter().any(
+            |c| c.source.contains("crunchbase") && c.covers.contains(&format!("/factors/{i}"))
+        ));
+
+        // Undated like the others, the band loses the tie to the filing.
+        let mut deps = full_deps();
+        deps.push((
+            M08,
+            ready(
+                json!({"employees": {"count": 75, "band": "51–100"}}),
+                "https://api.crunchbase.com/x",
+            ),
+        ));
+        let out = m.run(&ctx_for("northwind-retail.com", deps)).await.unwrap();
+        assert_eq!(factor(&out, "employees")["fit"], 100);
     }
 
     #[tokio::test]
