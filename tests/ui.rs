@@ -228,3 +228,100 @@ async fn every_page_shows_the_demo_through_a_session() {
     let page = s.wait_for_job(&job).await;
     assert!(page.contains("techstart.io"), "{page}");
 }
+
+/// The intent column draws each account's score history as a labelled SVG sparkline, and
+/// "Remove" takes accounts out of the table (after a confirmation, with the CSRF token) while
+/// keeping their history; adding the domain again brings it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sparklines_and_removing_accounts_with_history_kept() {
+    let demo = DemoDb::new();
+    demo.add_intent_versions("sparkline.io", &[40, 55, 72])
+        .await;
+    let ui = Ui::start(&demo).await;
+    let s = ui.login().await;
+    let csrf = s.csrf.clone();
+
+    let r = s.get("/?q=sparkline.io").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("href=\"/accounts/sparkline.io\""),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("role=\"img\" aria-label=\"intent 40 → 72 over 3 versions\""),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body.matches("class=\"sparkline\"").count(), 1);
+
+    // Without the CSRF token nothing is removed.
+    let r = s
+        .post("/accounts/remove", &[("domain", "sparkline.io")], true)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // The first post only asks: it names the account and changes nothing.
+    let r = s
+        .post(
+            "/accounts/remove",
+            &[("csrf", &csrf), ("domain", "sparkline.io")],
+            true,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Remove 1 account?"), "{}", r.body);
+    assert!(r.body.contains("<li>sparkline.io</li>"), "{}", r.body);
+    assert!(r.body.contains("name=\"confirm\" value=\"1\""));
+    assert!(s
+        .get("/?q=sparkline.io")
+        .await
+        .body
+        .contains("href=\"/accounts/sparkline.io\""));
+
+    // Confirmed: gone from the table, with a message saying how many; the history stays.
+    let r = s
+        .post(
+            "/accounts/remove",
+            &[
+                ("csrf", &csrf),
+                ("domain", "sparkline.io"),
+                ("confirm", "1"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let to = r.headers["location"].clone();
+    assert!(to.starts_with("/?message="), "{to}");
+    let flash = s.get(&to).await;
+    assert!(flash.body.contains("Removed 1 account"), "{}", flash.body);
+    let r = s.get("/?q=sparkline.io").await;
+    assert!(r.body.contains("No accounts match."), "{}", r.body);
+    let history = s.get("/accounts/sparkline.io/history").await;
+    assert_eq!(history.status, 200, "{}", history.body);
+
+    // "All matching" asks first too, counting what the filter matches.
+    let r = s
+        .post(
+            "/accounts/remove",
+            &[("csrf", &csrf), ("all", "1"), ("q", "techstart")],
+            true,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Remove 1 account?"), "{}", r.body);
+    assert!(r.body.contains("name=\"all\" value=\"1\""), "{}", r.body);
+
+    // Adding the domain again brings it back (the enrichment it queues may add versions).
+    let r = s.add_domains("sparkline.io\n").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = s.get("/?q=sparkline.io").await;
+    assert!(
+        r.body.contains("href=\"/accounts/sparkline.io\""),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("aria-label=\"intent 40 → "), "{}", r.body);
+}

@@ -219,6 +219,38 @@ impl DemoDb {
             .expect("store the new version");
     }
 
+    /// Stores one version of `domain`'s intent scoring per score, oldest first (what that many
+    /// enrichments with changing signals would store).
+    pub async fn add_intent_versions(&self, domain: &str, scores: &[i64]) {
+        use pforge_store::{NewSnapshot, NoDerivation};
+        let store = pforge_store::open_store(&format!("sqlite://{}", self.db().display()))
+            .await
+            .expect("open the demo database");
+        for score in scores {
+            let data = serde_json::json!({"score": score, "level": "warm"});
+            store
+                .save_snapshot(
+                    &NewSnapshot {
+                        domain: domain.into(),
+                        module: "m14_signal_scoring".into(),
+                        content_hash: data.to_string(),
+                        data,
+                        citations: serde_json::json!([{
+                            "source": "https://news.example/a",
+                            "provider": "news",
+                            "fetched_at": "2024-05-01T12:00:00Z",
+                            "covers": [""]
+                        }]),
+                        fetched_at: chrono::Utc::now(),
+                        job_id: None,
+                    },
+                    &NoDerivation,
+                )
+                .await
+                .expect("store an intent version");
+        }
+    }
+
     /// The source URLs of the citations of `domain`'s latest `module` version.
     pub async fn citation_urls(&self, domain: &str, module: &str) -> Vec<String> {
         let store = pforge_store::open_store(&format!("sqlite://{}", self.db().display()))

@@ -94,9 +94,15 @@ impl OpenOptions {
 }
 
 impl App {
-    /// Opens the database named by the settings (migrations applied).
+    /// Opens the database named by the settings (migrations applied), telling the store
+    /// which module outputs the accounts summary follows ([`crate::account_fields`]), so every
+    /// process that writes through the application keeps the summary (and rebuilds it at open
+    /// when it was built with other fields, or before the summary existed).
     pub async fn open(settings: Settings, options: OpenOptions) -> AppResult<App> {
-        let store = pforge_store::open_store(&settings.database_url)
+        let store_options = pforge_store::StoreOptions {
+            account_fields: Some(crate::queries::accounts::account_fields()),
+        };
+        let store = pforge_store::open_store_with(&settings.database_url, &store_options)
             .await
             .map_err(|e| {
                 AppError::config(format!(

@@ -74,6 +74,9 @@ pub struct BenchOptions {
     pub noop: bool,
     /// No progress lines on stderr (the CLI's `--json`).
     pub quiet: bool,
+    /// The accounts summary's fields, as the product opens its store with them, so the
+    /// benchmark's writes keep the summary exactly as production writes do (and pay for it).
+    pub account_fields: Option<pforge_store::AccountFields>,
 }
 
 /// How module runs are ordered.
@@ -583,7 +586,7 @@ pub async fn bench(args: &BenchOptions) -> Result<BenchReport> {
     let gateway =
         Gateway::new(providers).map_err(|e| BenchError(format!("building the gateway: {e}")))?;
 
-    let (store, db_path) = open_bench_store(args.store).await?;
+    let (store, db_path) = open_bench_store(args.store, args.account_fields.clone()).await?;
     let sets = plan
         .modules()
         .iter()
@@ -787,19 +790,24 @@ pub async fn bench(args: &BenchOptions) -> Result<BenchReport> {
 }
 
 /// A fresh SQLite file in the temp directory (removed afterwards), or an in-memory database.
-async fn open_bench_store(kind: BenchStore) -> Result<(Arc<dyn Store>, Option<PathBuf>)> {
+async fn open_bench_store(
+    kind: BenchStore,
+    account_fields: Option<pforge_store::AccountFields>,
+) -> Result<(Arc<dyn Store>, Option<PathBuf>)> {
+    let options = pforge_store::StoreOptions { account_fields };
     match kind {
         BenchStore::Memory => Ok((
-            pforge_store::open_store("sqlite::memory:")
+            pforge_store::open_store_with("sqlite::memory:", &options)
                 .await
                 .map_err(|e| BenchError(e.to_string()))?,
             None,
         )),
         BenchStore::Sqlite => {
             let path = std::env::temp_dir().join(format!("pforge-bench-{}.db", Uuid::new_v4()));
-            let store = pforge_store::open_store(&format!("sqlite://{}", path.display()))
-                .await
-                .map_err(|e| BenchError(format!("opening {}: {e}", path.display())))?;
+            let store =
+                pforge_store::open_store_with(&format!("sqlite://{}", path.display()), &options)
+                    .await
+                    .map_err(|e| BenchError(format!("opening {}: {e}", path.display())))?;
             Ok((store, Some(path)))
         }
     }
@@ -947,6 +955,7 @@ mod tests {
             store: BenchStore::Memory,
             noop: false,
             quiet: true,
+            account_fields: None,
         };
         let r = bench(&args).await.unwrap();
         assert_eq!(r.module_runs, 60 * 15);

@@ -696,6 +696,27 @@ pub async fn remove_target(
     }
 }
 
+/// Removes accounts from the accounts table, keeping their history: they leave the target
+/// list (schedules stop) and are hidden until added or enriched again. The UI's "Remove" calls
+/// the same operation.
+#[utoipa::path(post, path = "/accounts/remove", tag = "targets", request_body = DomainsBody,
+    responses(
+        (status = 200, description = "How many shown accounts were removed", body = Removed),
+        (status = 400, description = "Bad input", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+    ))]
+pub async fn remove_accounts(
+    State(st): State<HttpState>,
+    body: Result<Json<DomainsBody>, JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body?;
+    let removed = st
+        .app
+        .remove_accounts(&parse_domains(&body.domains)?)
+        .await?;
+    Ok(Json(Removed { removed }).into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

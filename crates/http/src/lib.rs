@@ -89,6 +89,7 @@ fn api_routes() -> OpenApiRouter<HttpState> {
             api::remove_targets
         ))
         .routes(routes!(api::remove_target))
+        .routes(routes!(api::remove_accounts))
 }
 
 /// The OpenAPI document of `/api/v1`, as served at `/api/v1/openapi.json`.

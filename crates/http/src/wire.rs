@@ -685,7 +685,7 @@ pub struct Added {
     pub added: u64,
 }
 
-/// `DELETE /targets`, `DELETE /targets/{domain}`.
+/// `DELETE /targets`, `DELETE /targets/{domain}`, `POST /accounts/remove`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Removed {
     pub removed: u64,

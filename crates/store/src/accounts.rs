@@ -6,13 +6,13 @@
 
 use chrono::{DateTime, Utc};
 use pforge_core::Level;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rows::Cols;
 use crate::StoreError;
 
 /// Where a scalar lives: the top-level `key` of the latest snapshot of `module`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldRef {
     pub module: String,
     pub key: String,
@@ -28,8 +28,10 @@ impl FieldRef {
     }
 }
 
-/// Which module keys the summary's columns come from (the application layer decides).
-#[derive(Debug, Clone)]
+/// Which module keys the summary's columns come from (the application layer decides). The
+/// store records them beside the summary it keeps (serialized), so it can tell when the
+/// summary was built with other fields and must be rebuilt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountFields {
     /// The company name (text).
     pub name: FieldRef,
@@ -135,6 +137,10 @@ pub struct AccountRow {
     pub last_enriched: Option<DateTime<Utc>>,
     /// Modules that failed in the newest job that ran this domain.
     pub failing_modules: Vec<String>,
+    /// The intent score of each of the newest versions of the intent module (at most
+    /// [`crate::HISTORY_POINTS`], oldest first; versions without a score are left out): the
+    /// sparkline of the accounts table, read in one query for the whole page.
+    pub intent_history: Vec<i64>,
 }
 
 /// One page of the summary, with counts over everything the filter matches.
@@ -191,7 +197,31 @@ pub(crate) fn row(c: &impl Cols) -> Result<AccountRow, StoreError> {
         last_change_at: c.opt_ts("last_change_at")?,
         last_enriched: c.opt_ts("last_enriched")?,
         failing_modules,
+        intent_history: Vec::new(),
     })
+}
+
+/// Fills each row's [`AccountRow::intent_history`] from `(domain, data)` rows of the intent
+/// module, ordered by domain and then version (what one query over the page's domains
+/// returns), with the same extraction the summary uses.
+pub(crate) fn attach_history(
+    page: &mut AccountPage,
+    fields: &AccountFields,
+    history: &[(String, serde_json::Value)],
+) {
+    for row in &mut page.rows {
+        row.intent_history = history
+            .iter()
+            .filter(|(d, _)| *d == row.domain)
+            .filter_map(|(_, data)| {
+                match crate::summary::extract(crate::summary::SummaryCol::IntentScore, fields, data)
+                {
+                    crate::summary::SummaryValue::Int(v) => v,
+                    crate::summary::SummaryValue::Text(_) => None,
+                }
+            })
+            .collect();
+    }
 }
 
 /// Decodes a `(dim, key, n)` count row into the page's charts.

@@ -20,6 +20,9 @@ pub use crate::charges::ChargeTx;
 pub use crate::jobs::JobTx;
 pub use crate::queue::QueueTx;
 pub use crate::snapshots::{SnapshotRow, SnapshotTx};
+pub use crate::summary::{
+    AccountTx, FieldsCache, LastChange, LatestData, SummaryCol, SummaryValue,
+};
 
 /// A database the rules can run on. Implementations must make a [`WriteTx`] atomic (all of it
 /// commits or none of it) and isolated enough for what each primitive's doc promises.

@@ -558,4 +558,8 @@ impl TargetStore for FencedStore {
     async fn remove_target(&self, domain: &str) -> Result<bool, StoreError> {
         self.inner.remove_target(domain).await
     }
+
+    async fn remove_accounts(&self, domains: &[String]) -> Result<u64, StoreError> {
+        self.inner.remove_accounts(domains).await
+    }
 }

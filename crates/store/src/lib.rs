@@ -32,6 +32,7 @@ mod queue;
 mod rows;
 mod snapshots;
 mod sqlite;
+mod summary;
 mod targets;
 
 pub use accounts::{AccountFields, AccountPage, AccountQuery, AccountRow, AccountSort, FieldRef};
@@ -46,6 +47,7 @@ pub use postgres::PgStore;
 pub use queue::{QueueItem, QueueStatus, QueueStore, MAX_QUEUE_ATTEMPTS, QUEUE_CHANNEL};
 pub use snapshots::{SnapshotStore, CURSOR_PATTERN};
 pub use sqlite::SqliteStore;
+pub use summary::HISTORY_POINTS;
 pub use targets::TargetStore;
 
 use std::sync::Arc;
@@ -84,13 +86,32 @@ impl<T> Store for T where
 /// `sqlite://PATH`, `sqlite:PATH`, `sqlite::memory:` or a plain path open a [`SqliteStore`];
 /// any other `scheme://` is [`StoreError::UnsupportedUrl`]. Migrations are applied on open.
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_store_with(url, &StoreOptions::default()).await
+}
+
+/// What a process tells the store at open, beyond where the database is.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Which module outputs the accounts summary's columns come from. Every process that
+    /// writes through the application passes them, so the summary is rebuilt at open when it
+    /// was built with other fields (or not at all: a database from before the summary) and kept
+    /// by every write after. Without them the store follows the fields recorded in the
+    /// database by whoever passed them last.
+    pub account_fields: Option<AccountFields>,
+}
+
+/// [`open_store`] with [`StoreOptions`].
+pub async fn open_store_with(
+    url: &str,
+    options: &StoreOptions,
+) -> Result<Arc<dyn Store>, StoreError> {
     let trimmed = url.trim();
     let lower = trimmed.to_ascii_lowercase();
     if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        return Ok(Arc::new(PgStore::open(trimmed).await?));
+        return Ok(Arc::new(PgStore::open_with(trimmed, options).await?));
     }
     // SqliteStore::open rejects every other `scheme://` (and empty input) itself.
-    Ok(Arc::new(SqliteStore::open(trimmed).await?))
+    Ok(Arc::new(SqliteStore::open_with(trimmed, options).await?))
 }
 
 /// Now, truncated to the microseconds both backends keep, so what the store returns equals what

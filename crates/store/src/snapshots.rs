@@ -192,9 +192,10 @@ pub struct SnapshotRow<'a> {
     pub at: DateTime<Utc>,
 }
 
-/// The snapshot primitives of a write transaction. Keys are `(domain, module)`.
+/// The snapshot primitives of a write transaction. Keys are `(domain, module)`. The accounts
+/// summary's primitives come with them, so the save rule keeps the summary in its transaction.
 #[async_trait]
-pub trait SnapshotTx: Send {
+pub trait SnapshotTx: crate::summary::AccountTx + Send {
     /// Locks `keys` (sorted, distinct) against every other writer of them until the
     /// transaction ends, then returns the latest snapshot of each key that has one. Two
     /// transactions locking overlapping keys must not deadlock (lock in the given order).
@@ -385,6 +386,7 @@ pub(crate) async fn save_batch<T: SnapshotTx + ?Sized>(
     if !alerts.is_empty() {
         tx.insert_alerts(&alerts).await?;
     }
+    crate::summary::follow_batch(tx, &rows, &touches, &events, stamp).await?;
     Ok(out)
 }
 

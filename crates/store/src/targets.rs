@@ -18,6 +18,14 @@ pub trait TargetStore: Send + Sync {
     /// their `added_at`, duplicates in `domains` count once. Returns how many were new.
     async fn add_targets(&self, domains: &[String]) -> Result<u64, StoreError>;
 
-    /// Removes a domain; returns whether it was listed.
+    /// Removes a domain; returns whether it was listed. A domain with snapshots stays an
+    /// account (the accounts summary lists it); one without stops being one.
     async fn remove_target(&self, domain: &str) -> Result<bool, StoreError>;
+
+    /// Removes accounts from the accounts table without destroying history, in one
+    /// transaction: drops them from the target list (so schedules stop enriching them) and
+    /// hides them from the accounts summary, keeping every snapshot and change event. Adding
+    /// a domain again, or saving a result for it, shows it again. Returns how many of
+    /// `domains` were shown accounts.
+    async fn remove_accounts(&self, domains: &[String]) -> Result<u64, StoreError>;
 }

@@ -15,11 +15,11 @@ use chrono::{DateTime, SubsecRound, Utc};
 use pforge_core::Level;
 use pforge_store::prelude::*;
 use pforge_store::{
-    open_store, Alert, AlertStatus, ChangeEvent, ChangeQuery, ChargeRecord, Delivery,
-    DeriveChanges, Derived, HoldOutcome, ItemStatus, JobStatus, NewSnapshot, NoDerivation,
-    SaveOutcome, Snapshot, SpendCap, StoreError, WorkItem,
+    open_store, open_store_with, Alert, AlertStatus, ChangeEvent, ChangeQuery, ChargeRecord,
+    Delivery, DeriveChanges, Derived, HoldOutcome, ItemStatus, JobStatus, NewSnapshot,
+    NoDerivation, SaveOutcome, Snapshot, SpendCap, StoreError, WorkItem,
 };
-use pforge_store::{AccountFields, AccountQuery, AccountSort, FieldRef};
+use pforge_store::{AccountFields, AccountQuery, AccountSort, FieldRef, StoreOptions};
 use pforge_store::{Fence, FencedStore, QueueStatus, MAX_QUEUE_ATTEMPTS};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -158,6 +158,10 @@ conformance!(
     batches_save_like_one_by_one_and_fail_whole,
     concurrent_batches_over_shared_modules_never_deadlock,
     accounts_summary_filters_sorts_and_pages,
+    accounts_summary_follows_writes,
+    accounts_summary_follows_targets_and_removal,
+    accounts_summary_rebuilds_for_other_fields,
+    accounts_summary_rebuilds_an_old_database,
     fenced_writes_need_the_claim,
 );
 
@@ -2468,6 +2472,358 @@ async fn accounts_summary_filters_sorts_and_pages(h: Harness) {
         store.list_accounts(&bad).await,
         Err(StoreError::Invalid(_))
     ));
+}
+
+/// A store opened the way the application opens it: with the summary's fields.
+async fn open_with_fields(h: &Harness) -> Arc<dyn Store> {
+    let options = StoreOptions {
+        account_fields: Some(account_query().fields),
+    };
+    open_store_with(&h.url, &options).await.expect("open store")
+}
+
+/// The one row of `domain` in the summary (with no filter), if it is listed.
+async fn account(store: &Arc<dyn Store>, domain: &str) -> Option<pforge_store::AccountRow> {
+    let q = AccountQuery {
+        text: Some(domain.into()),
+        ..account_query()
+    };
+    let page = store.list_accounts(&q).await.unwrap();
+    page.rows.into_iter().find(|r| r.domain == domain)
+}
+
+async fn runs(store: &Arc<dyn Store>, tech: &str) -> Vec<String> {
+    let q = AccountQuery {
+        technology: Some(tech.into()),
+        ..account_query()
+    };
+    let page = store.list_accounts(&q).await.unwrap();
+    page.rows.into_iter().map(|r| r.domain).collect()
+}
+
+/// The summary follows every write in the write's own transaction: a new version sets the
+/// module's columns, an unchanged rerun moves `last_enriched`, a change event becomes the last
+/// change, a new tech stack replaces the technologies; the intent history is every version.
+async fn accounts_summary_follows_writes(h: Harness) {
+    let store = open_with_fields(&h).await;
+    assert_eq!(
+        store.list_accounts(&account_query()).await.unwrap().total,
+        0
+    );
+
+    for (module, data) in [
+        ("co", json!({"name": "Acme"})),
+        ("intent", json!({"score": 40, "level": "cool"})),
+        (
+            "tech",
+            json!({"technologies": [{"name": "Algolia"}, {"name": "React"}]}),
+        ),
+    ] {
+        store
+            .save_snapshot(&data_snap("acme.io", module, data), &NoDerivation)
+            .await
+            .unwrap();
+    }
+    let first = account(&store, "acme.io").await.expect("listed");
+    assert_eq!(first.name.as_deref(), Some("Acme"));
+    assert_eq!(
+        (first.intent_score, first.intent_band.as_deref()),
+        (Some(40), Some("cool"))
+    );
+    assert_eq!(first.intent_history, [40]);
+    assert_eq!(first.last_change_at, None);
+    assert_eq!(runs(&store, "ALGOLIA").await, ["acme.io"]);
+
+    // An unchanged rerun only confirms: last_enriched moves, nothing else.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store
+        .save_snapshot(
+            &data_snap("acme.io", "intent", json!({"score": 40, "level": "cool"})),
+            &NoDerivation,
+        )
+        .await
+        .unwrap();
+    let rerun = account(&store, "acme.io").await.unwrap();
+    assert!(rerun.last_enriched > first.last_enriched, "{rerun:?}");
+    assert_eq!(rerun.intent_history, [40]);
+
+    // A new version with a change event.
+    store
+        .save_snapshot(
+            &data_snap("acme.io", "intent", json!({"score": 72.4, "level": "hot"})),
+            &Recording::default(),
+        )
+        .await
+        .unwrap();
+    let changed = account(&store, "acme.io").await.unwrap();
+    assert_eq!(
+        (changed.intent_score, changed.intent_band.as_deref()),
+        (Some(72), Some("hot"))
+    );
+    assert_eq!(changed.last_change_level.as_deref(), Some("high"));
+    assert!(changed.last_change_at.is_some());
+    assert_eq!(changed.intent_history, [40, 72]);
+    let hot = AccountQuery {
+        min_intent: Some(70),
+        ..account_query()
+    };
+    assert_eq!(store.list_accounts(&hot).await.unwrap().total, 1);
+
+    // A new tech stack replaces the old one: Algolia removed.
+    store
+        .save_snapshot(
+            &data_snap(
+                "acme.io",
+                "tech",
+                json!({"technologies": [{"name": "React"}]}),
+            ),
+            &NoDerivation,
+        )
+        .await
+        .unwrap();
+    assert!(runs(&store, "algolia").await.is_empty());
+    assert_eq!(runs(&store, "react").await, ["acme.io"]);
+
+    // A batch holding two versions of one module keeps the later one.
+    store
+        .save_snapshots(
+            &[
+                data_snap("beta.io", "co", json!({"name": "Beta 1"})),
+                data_snap("beta.io", "co", json!({"name": "Beta 2"})),
+            ],
+            &NoDerivation,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        account(&store, "beta.io").await.unwrap().name.as_deref(),
+        Some("Beta 2")
+    );
+
+    // Pruning old versions changes no latest value (the history shrinks).
+    store
+        .prune_versions("acme.io", "intent", &[1], Some(2))
+        .await
+        .unwrap();
+    let pruned = account(&store, "acme.io").await.unwrap();
+    assert_eq!(pruned.intent_score, Some(72));
+    assert_eq!(pruned.intent_history, [72]);
+
+    // Another process sees the same summary.
+    let other = h.open().await;
+    assert_eq!(
+        account(&other, "acme.io").await.unwrap().intent_score,
+        Some(72)
+    );
+}
+
+/// Targets are accounts; removing an account hides it and unlists it, keeping its history,
+/// and adding or saving it again shows it again.
+async fn accounts_summary_follows_targets_and_removal(h: Harness) {
+    let store = open_with_fields(&h).await;
+    store
+        .add_targets(&["new.io".into(), "acme.io".into()])
+        .await
+        .unwrap();
+    assert!(account(&store, "new.io").await.is_some());
+    assert!(store.remove_target("new.io").await.unwrap());
+    assert!(
+        account(&store, "new.io").await.is_none(),
+        "no snapshots: no account"
+    );
+
+    store
+        .save_snapshot(
+            &data_snap("acme.io", "co", json!({"name": "Acme"})),
+            &NoDerivation,
+        )
+        .await
+        .unwrap();
+    assert!(store.remove_target("acme.io").await.unwrap());
+    assert!(
+        account(&store, "acme.io").await.is_some(),
+        "snapshots keep it an account"
+    );
+    store.add_targets(&["acme.io".into()]).await.unwrap();
+
+    assert_eq!(
+        store
+            .remove_accounts(&["acme.io".into(), "never.io".into()])
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(account(&store, "acme.io").await.is_none());
+    assert_eq!(
+        store.list_accounts(&account_query()).await.unwrap().total,
+        0
+    );
+    assert!(
+        store.list_targets().await.unwrap().is_empty(),
+        "schedules stop"
+    );
+    assert_eq!(
+        store.snapshot_history("acme.io", None).await.unwrap().len(),
+        1
+    );
+    assert_eq!(store.remove_accounts(&["acme.io".into()]).await.unwrap(), 0);
+
+    // Adding it again brings it back with what is known.
+    store.add_targets(&["acme.io".into()]).await.unwrap();
+    assert_eq!(
+        account(&store, "acme.io").await.unwrap().name.as_deref(),
+        Some("Acme")
+    );
+
+    // So does enriching it again (even when nothing changed).
+    store.remove_accounts(&["acme.io".into()]).await.unwrap();
+    store
+        .save_snapshot(
+            &data_snap("acme.io", "co", json!({"name": "Acme"})),
+            &NoDerivation,
+        )
+        .await
+        .unwrap();
+    assert!(account(&store, "acme.io").await.is_some());
+
+    // A removed account stays removed across a rebuild.
+    store.remove_accounts(&["acme.io".into()]).await.unwrap();
+    let mut other = account_query();
+    other.fields.name = FieldRef::new("co", "legal_name");
+    assert_eq!(store.list_accounts(&other).await.unwrap().total, 0);
+}
+
+/// Queried with other fields than it was built with, the summary is rebuilt from the
+/// snapshots; a process that opens the database without fields follows the recorded ones.
+async fn accounts_summary_rebuilds_for_other_fields(h: Harness) {
+    let plain = h.open().await;
+    plain
+        .save_snapshot(
+            &data_snap(
+                "acme.io",
+                "co",
+                json!({"name": "Acme", "legal_name": "Acme Inc."}),
+            ),
+            &NoDerivation,
+        )
+        .await
+        .unwrap();
+    plain
+        .save_snapshot(
+            &data_snap(
+                "acme.io",
+                "tech",
+                json!({"technologies": [{"name": "Algolia"}]}),
+            ),
+            &NoDerivation,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        account(&plain, "acme.io").await.unwrap().name.as_deref(),
+        Some("Acme")
+    );
+    assert_eq!(runs(&plain, "algolia").await, ["acme.io"]);
+
+    let mut legal = account_query();
+    legal.fields.name = FieldRef::new("co", "legal_name");
+    let page = plain.list_accounts(&legal).await.unwrap();
+    assert_eq!(page.rows[0].name.as_deref(), Some("Acme Inc."));
+
+    // A writer opened without fields keeps the summary with the recorded ones.
+    let writer = h.open().await;
+    writer
+        .save_snapshot(
+            &data_snap(
+                "acme.io",
+                "co",
+                json!({"name": "Acme", "legal_name": "Acme Holdings"}),
+            ),
+            &NoDerivation,
+        )
+        .await
+        .unwrap();
+    let page = plain.list_accounts(&legal).await.unwrap();
+    assert_eq!(page.rows[0].name.as_deref(), Some("Acme Holdings"));
+    assert_eq!(
+        runs(&plain, "algolia").await,
+        ["acme.io"],
+        "rebuilt technologies"
+    );
+}
+
+/// A database from before the summary existed (its tables empty after the migration) comes up
+/// with a correct summary when the application opens it.
+async fn accounts_summary_rebuilds_an_old_database(h: Harness) {
+    let store = h.open().await;
+    for (d, module, data) in [
+        ("acme.io", "co", json!({"name": "Acme"})),
+        ("acme.io", "icp", json!({"tier": "A", "score": 80})),
+        (
+            "acme.io",
+            "tech",
+            json!({"technologies": [{"name": "Algolia"}]}),
+        ),
+        ("beta.io", "intent", json!({"score": 30, "level": "cool"})),
+    ] {
+        store
+            .save_snapshot(&data_snap(d, module, data), &NoDerivation)
+            .await
+            .unwrap();
+    }
+    store
+        .save_snapshot(
+            &data_snap("beta.io", "intent", json!({"score": 35, "level": "cool"})),
+            &Recording::default(),
+        )
+        .await
+        .unwrap();
+    store.add_targets(&["new.io".into()]).await.unwrap();
+    drop(store);
+    raw_sql(
+        &h.url,
+        &[
+            "DELETE FROM account_technologies",
+            "DELETE FROM account_summary",
+            "DELETE FROM account_summary_meta",
+        ],
+    )
+    .await;
+
+    let store = open_with_fields(&h).await;
+    let page = store.list_accounts(&account_query()).await.unwrap();
+    let domains: Vec<&str> = page.rows.iter().map(|r| r.domain.as_str()).collect();
+    assert_eq!(domains, ["acme.io", "beta.io", "new.io"]);
+    let acme = &page.rows[0];
+    assert_eq!(
+        (acme.name.as_deref(), acme.tier.as_deref(), acme.icp_score),
+        (Some("Acme"), Some("A"), Some(80))
+    );
+    assert!(acme.last_enriched.is_some());
+    let beta = &page.rows[1];
+    assert_eq!(beta.intent_score, Some(35));
+    assert_eq!(beta.last_change_level.as_deref(), Some("high"));
+    assert_eq!(beta.intent_history, [30, 35]);
+    assert_eq!(runs(&store, "Algolia").await, ["acme.io"]);
+    assert_eq!(page.by_tier[0], (Some("A".to_string()), 1));
+}
+
+/// Runs statements on the harness's database outside the store (what an old schema looked
+/// like, for migration tests).
+async fn raw_sql(url: &str, statements: &[&str]) {
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.expect("connect");
+        for s in statements {
+            sqlx::query(s).execute(&pool).await.expect("raw statement");
+        }
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
+        for s in statements {
+            sqlx::query(s).execute(&pool).await.expect("raw statement");
+        }
+        pool.close().await;
+    }
 }
 
 /// Fencing by lease token (issue 15): writes through a worker's [`FencedStore`] land only while

@@ -48,6 +48,7 @@ pub fn router(state: WebState) -> Router {
         .route("/", get(pages::accounts::page))
         .route("/accounts.csv", get(pages::accounts::csv))
         .route("/accounts/enrich", post(pages::accounts::enrich))
+        .route("/accounts/remove", post(pages::accounts::remove))
         .route(
             "/accounts/add",
             get(pages::accounts::add_form).post(pages::accounts::add),

@@ -1,6 +1,6 @@
 //! Charts drawn on the server as inline SVG (no script, no inline style: colours come from the
 //! stylesheet's classes, so both themes apply): horizontal bars for counts and for spend
-//! against a cap.
+//! against a cap, and sparklines of a score's history.
 
 use crate::render::escape;
 use std::fmt::Write;
@@ -70,6 +70,56 @@ pub fn meter(spent: f64, limit: f64) -> String {
     )
 }
 
+/// A small line of a score's history (oldest first, on a 0–100 scale widened to the values'
+/// own range when they leave it), with the last point marked. Its label says what a screen
+/// reader needs (first and last value and how many versions), e.g. `intent 40 → 72 over 3
+/// versions`; one value or none draws no line.
+pub fn sparkline(what: &str, values: &[i64]) -> String {
+    let (w, h, pad) = (64.0, 18.0, 2.0);
+    let label = match (values.first(), values.last()) {
+        (Some(a), Some(b)) if values.len() > 1 => {
+            format!("{what} {a} → {b} over {} versions", values.len())
+        }
+        (Some(a), _) => format!("{what} {a}, one version"),
+        _ => format!("no {what} history"),
+    };
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<svg class=\"sparkline\" role=\"img\" aria-label=\"{l}\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\"><title>{l}</title>",
+        l = escape(&label),
+    );
+    if values.len() > 1 {
+        let lo = values.iter().copied().min().unwrap_or(0).min(0) as f64;
+        let hi = values.iter().copied().max().unwrap_or(100).max(100) as f64;
+        let span = (hi - lo).max(1.0);
+        let step = (w - 2.0 * pad) / (values.len() - 1) as f64;
+        let point = |i: usize, v: i64| {
+            (
+                pad + step * i as f64,
+                h - pad - (v as f64 - lo) / span * (h - 2.0 * pad),
+            )
+        };
+        let points: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let (x, y) = point(i, *v);
+                format!("{x:.1},{y:.1}")
+            })
+            .collect();
+        let (lx, ly) = point(values.len() - 1, values[values.len() - 1]);
+        let _ = write!(
+            out,
+            "<polyline class=\"spark-line\" fill=\"none\" points=\"{}\"></polyline>\
+             <circle class=\"spark-dot\" cx=\"{lx:.1}\" cy=\"{ly:.1}\" r=\"2\"></circle>",
+            points.join(" ")
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
 fn format_number(v: f64) -> String {
     if v.fract() == 0.0 {
         format!("{v:.0}")
@@ -81,6 +131,32 @@ fn format_number(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sparklines_draw_the_history_with_a_label() {
+        let svg = sparkline("intent", &[40, 55, 72]);
+        assert!(svg.contains("role=\"img\""));
+        assert!(svg.contains("aria-label=\"intent 40 → 72 over 3 versions\""));
+        assert_eq!(svg.matches("<polyline").count(), 1);
+        let points = svg
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert_eq!(points.split(' ').count(), 3);
+        // Higher scores are drawn higher (smaller y).
+        let ys: Vec<f64> = points
+            .split(' ')
+            .map(|p| p.split(',').nth(1).unwrap().parse().unwrap())
+            .collect();
+        assert!(ys[0] > ys[1] && ys[1] > ys[2], "{ys:?}");
+        let one = sparkline("intent", &[50]);
+        assert!(one.contains("intent 50, one version") && !one.contains("<polyline"));
+        assert!(sparkline("intent", &[]).contains("no intent history"));
+        assert!(sparkline("<b>", &[1, 2]).contains("&lt;b&gt;"));
+    }
 
     #[test]
     fn bars_scale_and_escape() {

@@ -44,6 +44,15 @@ pub struct AccountFilter {
 }
 
 impl App {
+    /// Removes accounts from the accounts table without destroying history: drops them from
+    /// the target list (schedules stop enriching them) and hides them, keeping every snapshot
+    /// and change event; adding or enriching a domain again brings it back. Returns how many
+    /// were shown. The UI's "Remove" and the API's account removal both call this.
+    pub async fn remove_accounts(&self, domains: &[pforge_core::Domain]) -> AppResult<u64> {
+        let names: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
+        Ok(self.store().remove_accounts(&names).await?)
+    }
+
     /// One page of the accounts summary with counts per tier and intent band over everything
     /// the filter matches (one query for the page, one for the counts, at any size).
     pub async fn accounts(&self, filter: &AccountFilter) -> AppResult<AccountPage> {

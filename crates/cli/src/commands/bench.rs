@@ -21,6 +21,7 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
         },
         noop: args.noop,
         quiet: args.json,
+        account_fields: Some(pforge_app::queries::accounts::account_fields()),
     })
     .await?;
     if args.json {

@@ -17,6 +17,7 @@
 //! connection's search_path (tests use that to isolate themselves in throwaway schemas).
 
 mod accounts;
+mod summary;
 mod tx;
 mod waker;
 
@@ -31,7 +32,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPool
 use sqlx::{Connection, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
-use crate::backend::{Backend, ChangeFilter, WriteTx};
+use crate::backend::{AccountTx, Backend, ChangeFilter, WriteTx};
 use crate::rows::{self, corrupt, Cols, ALERT_COLS, EVENT_COLS, ITEM_COLS, JOB_COLS, SNAP_COLS};
 use crate::{
     Alert, AlertStatus, ChangeEvent, ChargeRecord, ChargeStore, ItemStatus, Job, JobStore,
@@ -55,12 +56,26 @@ pub struct PgStore {
     pool: PgPool,
     /// The `LISTEN` connection idle workers wait on (opened on first use).
     waker: waker::Waker,
+    /// The fields the accounts summary follows (shared by clones and their transactions).
+    fields: crate::backend::FieldsCache,
 }
 
 impl PgStore {
     /// Connects to `url` (`postgres://` or `postgresql://`, any libpq-style parameters such as
     /// `?options=-c search_path=...`) and applies pending migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, &crate::StoreOptions::default()).await
+    }
+
+    /// [`PgStore::open`] with [`crate::StoreOptions`]; the accounts summary is rebuilt here
+    /// when it does not follow the given fields.
+    pub async fn open_with(url: &str, opts: &crate::StoreOptions) -> Result<Self, StoreError> {
+        let store = Self::connect(url).await?;
+        crate::summary::on_open(&store, &store.fields, opts.account_fields.as_ref()).await?;
+        Ok(store)
+    }
+
+    async fn connect(url: &str) -> Result<Self, StoreError> {
         let open_err = |source: sqlx::Error| StoreError::Open {
             url: redact(url),
             source,
@@ -88,6 +103,7 @@ impl PgStore {
         Ok(Self {
             pool,
             waker: Default::default(),
+            fields: Default::default(),
         })
     }
 
@@ -132,7 +148,9 @@ impl PgStore {
 #[async_trait]
 impl Backend for PgStore {
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {
-        Ok(Box::new(tx::PgTx::begin(&self.pool).await?))
+        Ok(Box::new(
+            tx::PgTx::begin(&self.pool, self.fields.get()).await?,
+        ))
     }
 
     async fn query_change_events(&self, f: &ChangeFilter) -> Result<Vec<ChangeEvent>, StoreError> {
@@ -455,23 +473,34 @@ impl TargetStore for PgStore {
 
     /// One statement: duplicates in `domains` collapse before the insert.
     async fn add_targets(&self, domains: &[String]) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO targets (domain, added_at) SELECT DISTINCT d, $2 FROM unnest($1::text[]) \
-             AS t(d) ON CONFLICT (domain) DO NOTHING",
-        )
-        .bind(domains)
-        .bind(crate::now())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        if domains.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = tx::PgTx::begin(&self.pool, self.fields.get()).await?;
+        let added = tx.insert_targets(domains).await?;
+        tx.summary_shown(domains).await?;
+        Box::new(tx).commit().await?;
+        Ok(added)
     }
 
     async fn remove_target(&self, domain: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM targets WHERE domain = $1")
-            .bind(domain)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let one = [domain.to_string()];
+        let mut tx = tx::PgTx::begin(&self.pool, self.fields.get()).await?;
+        let removed = tx.delete_targets(&one).await?;
+        tx.summary_forget(&one).await?;
+        Box::new(tx).commit().await?;
+        Ok(removed > 0)
+    }
+
+    async fn remove_accounts(&self, domains: &[String]) -> Result<u64, StoreError> {
+        if domains.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = tx::PgTx::begin(&self.pool, self.fields.get()).await?;
+        tx.delete_targets(domains).await?;
+        let hidden = tx.summary_hidden(domains).await?;
+        Box::new(tx).commit().await?;
+        Ok(hidden)
     }
 }
 

@@ -21,14 +21,43 @@ use crate::{
 
 /// One transaction on a pooled connection.
 pub(super) struct PgTx {
-    tx: Transaction<'static, Postgres>,
+    pub(super) tx: Transaction<'static, Postgres>,
+    /// The fields the accounts summary follows (see [`crate::backend::AccountTx`]).
+    pub(super) fields: Option<std::sync::Arc<crate::AccountFields>>,
 }
 
 impl PgTx {
-    pub(super) async fn begin(pool: &PgPool) -> Result<Self, StoreError> {
+    pub(super) async fn begin(
+        pool: &PgPool,
+        fields: Option<std::sync::Arc<crate::AccountFields>>,
+    ) -> Result<Self, StoreError> {
         Ok(PgTx {
             tx: pool.begin().await?,
+            fields,
         })
+    }
+
+    /// Adds domains to the target list (duplicates collapse; listed ones keep their
+    /// `added_at`); returns how many were new.
+    pub(super) async fn insert_targets(&mut self, domains: &[String]) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO targets (domain, added_at) SELECT DISTINCT d, $2 FROM unnest($1::text[]) \
+             AS t(d) ON CONFLICT (domain) DO NOTHING",
+        )
+        .bind(domains)
+        .bind(crate::now())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Drops domains from the target list; returns how many were listed.
+    pub(super) async fn delete_targets(&mut self, domains: &[String]) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM targets WHERE domain = ANY($1::text[])")
+            .bind(domains)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected())
     }
 }
 

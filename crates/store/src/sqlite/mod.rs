@@ -14,6 +14,7 @@
 //! timestamps it generates itself to microseconds so that what it returns equals what it reads.
 
 mod accounts;
+mod summary;
 mod tx;
 
 use std::collections::BTreeMap;
@@ -31,7 +32,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 
-use crate::backend::{Backend, ChangeFilter, WriteTx};
+use crate::backend::{AccountTx, Backend, ChangeFilter, WriteTx};
 use crate::rows::{self, corrupt, Cols, ALERT_COLS, EVENT_COLS, ITEM_COLS, JOB_COLS, SNAP_COLS};
 use crate::{
     Alert, AlertStatus, ChangeEvent, ChargeRecord, ChargeStore, ItemStatus, Job, JobStore,
@@ -61,6 +62,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// `query_only` connections for reads (the writer pool itself for in-memory databases).
     reader: SqlitePool,
+    /// The fields the accounts summary follows (shared by clones and their transactions).
+    fields: crate::backend::FieldsCache,
 }
 
 impl SqliteStore {
@@ -68,6 +71,21 @@ impl SqliteStore {
     /// and applies pending migrations. Accepts `sqlite://PATH`, `sqlite:PATH`, a plain path, or
     /// `sqlite::memory:` (also `:memory:`) for a private in-memory database.
     pub async fn open(url_or_path: &str) -> Result<Self, StoreError> {
+        Self::open_with(url_or_path, &crate::StoreOptions::default()).await
+    }
+
+    /// [`SqliteStore::open`] with [`crate::StoreOptions`]; the accounts summary is rebuilt
+    /// here when it does not follow the given fields.
+    pub async fn open_with(
+        url_or_path: &str,
+        opts: &crate::StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let store = Self::connect(url_or_path).await?;
+        crate::summary::on_open(&store, &store.fields, opts.account_fields.as_ref()).await?;
+        Ok(store)
+    }
+
+    async fn connect(url_or_path: &str) -> Result<Self, StoreError> {
         let (options, in_memory) = parse_location(url_or_path)?;
         let open_err = |source: sqlx::Error| StoreError::Open {
             url: url_or_path.to_string(),
@@ -94,6 +112,7 @@ impl SqliteStore {
             return Ok(Self {
                 writer: pool.clone(),
                 reader: pool,
+                fields: Default::default(),
             });
         }
 
@@ -113,7 +132,11 @@ impl SqliteStore {
             .connect_with(options.pragma("query_only", "ON"))
             .await
             .map_err(open_err)?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            fields: Default::default(),
+        })
     }
 
     /// The write pool (one connection), for extensions that need SQL this type does not offer
@@ -167,7 +190,9 @@ impl SqliteStore {
 #[async_trait]
 impl Backend for SqliteStore {
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {
-        Ok(Box::new(tx::SqliteTx::begin(&self.writer).await?))
+        Ok(Box::new(
+            tx::SqliteTx::begin(&self.writer, self.fields.get()).await?,
+        ))
     }
 
     async fn query_change_events(&self, f: &ChangeFilter) -> Result<Vec<ChangeEvent>, StoreError> {
@@ -503,27 +528,31 @@ impl TargetStore for SqliteStore {
         if domains.is_empty() {
             return Ok(0);
         }
-        let at = ts(crate::now());
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut added = 0;
-        for chunk in domains.chunks(10_000) {
-            let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO targets (domain, added_at) ");
-            qb.push_values(chunk, |mut b, d| {
-                b.push_bind(d.as_str()).push_bind(at.as_str());
-            });
-            qb.push(" ON CONFLICT (domain) DO NOTHING");
-            added += qb.build().execute(&mut *tx).await?.rows_affected();
-        }
-        tx.commit().await?;
+        let mut tx = tx::SqliteTx::begin(&self.writer, self.fields.get()).await?;
+        let added = tx.insert_targets(domains).await?;
+        tx.summary_shown(domains).await?;
+        Box::new(tx).commit().await?;
         Ok(added)
     }
 
     async fn remove_target(&self, domain: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM targets WHERE domain = ?")
-            .bind(domain)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let one = [domain.to_string()];
+        let mut tx = tx::SqliteTx::begin(&self.writer, self.fields.get()).await?;
+        let removed = tx.delete_targets(&one).await?;
+        tx.summary_forget(&one).await?;
+        Box::new(tx).commit().await?;
+        Ok(removed > 0)
+    }
+
+    async fn remove_accounts(&self, domains: &[String]) -> Result<u64, StoreError> {
+        if domains.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = tx::SqliteTx::begin(&self.writer, self.fields.get()).await?;
+        tx.delete_targets(domains).await?;
+        let hidden = tx.summary_hidden(domains).await?;
+        Box::new(tx).commit().await?;
+        Ok(hidden)
     }
 }
 

@@ -23,18 +23,55 @@ const CHUNK: usize = 1000;
 
 /// One `BEGIN IMMEDIATE` transaction on the store's writer connection.
 pub(super) struct SqliteTx {
-    tx: Transaction<'static, Sqlite>,
+    pub(super) tx: Transaction<'static, Sqlite>,
     /// When the write lock was taken: the transaction's "now" for leases and stamps.
     now: DateTime<Utc>,
+    /// The fields the accounts summary follows (see [`crate::backend::AccountTx`]).
+    pub(super) fields: Option<std::sync::Arc<crate::AccountFields>>,
 }
 
 impl SqliteTx {
-    pub(super) async fn begin(writer: &SqlitePool) -> Result<Self, StoreError> {
+    pub(super) async fn begin(
+        writer: &SqlitePool,
+        fields: Option<std::sync::Arc<crate::AccountFields>>,
+    ) -> Result<Self, StoreError> {
         let tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         Ok(SqliteTx {
             tx,
             now: crate::now(),
+            fields,
         })
+    }
+
+    /// Adds domains to the target list (already listed ones keep their `added_at`); returns
+    /// how many were new.
+    pub(super) async fn insert_targets(&mut self, domains: &[String]) -> Result<u64, StoreError> {
+        let at = self.now();
+        let mut added = 0;
+        for chunk in domains.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO targets (domain, added_at) ");
+            qb.push_values(chunk, |mut b, d| {
+                b.push_bind(d.as_str()).push_bind(at.as_str());
+            });
+            qb.push(" ON CONFLICT (domain) DO NOTHING");
+            added += qb.build().execute(&mut *self.tx).await?.rows_affected();
+        }
+        Ok(added)
+    }
+
+    /// Drops domains from the target list; returns how many were listed.
+    pub(super) async fn delete_targets(&mut self, domains: &[String]) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for chunk in domains.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM targets WHERE domain IN (");
+            let mut list = qb.separated(", ");
+            for d in chunk {
+                list.push_bind(d.as_str());
+            }
+            list.push_unseparated(")");
+            removed += qb.build().execute(&mut *self.tx).await?.rows_affected();
+        }
+        Ok(removed)
     }
 
     fn now(&self) -> String {

@@ -1,13 +1,14 @@
 //! The accounts table (home): sort by any column, filter by tier, minimum intent, technology,
 //! change level and text (all in the URL), paged on the server, charts of accounts per tier and
 //! intent band, CSV export of the filtered table, and the actions on it: re-enrich the selected
-//! accounts or everything matching, add domains (pasted or a CSV file).
+//! accounts or everything matching, remove them (after a confirmation; history is kept), add
+//! domains (pasted or a CSV file). Each row's intent score carries a sparkline of its history.
 
 use super::{enc, html, opt, Shell};
 use crate::auth::Session;
 use crate::error::WebError;
 use crate::render::short_time;
-use crate::svg::{bars, Bar};
+use crate::svg::{bars, sparkline, Bar};
 use crate::WebState;
 use askama::Template;
 use axum::body::Bytes;
@@ -126,6 +127,8 @@ pub struct RowView {
     pub icp_score: String,
     pub intent_score: String,
     pub intent_band: String,
+    /// Inline SVG of the intent score's history (drawn here, escaped labels).
+    pub sparkline: String,
     pub last_change_level: String,
     pub last_change_at: String,
     pub last_enriched: String,
@@ -151,6 +154,11 @@ impl From<AccountRow> for RowView {
             icp_score: dash(r.icp_score.map(|s| s.to_string())),
             intent_score: dash(r.intent_score.map(|s| s.to_string())),
             intent_band: r.intent_band.unwrap_or_default(),
+            sparkline: if r.intent_history.len() > 1 {
+                sparkline("intent", &r.intent_history)
+            } else {
+                String::new()
+            },
             last_change_level: r.last_change_level.unwrap_or_default(),
             last_change_at: dash(r.last_change_at.map(short_time)),
             last_enriched: dash(r.last_enriched.map(short_time)),
@@ -432,48 +440,149 @@ async fn submit(st: &WebState, domains: &[Domain]) -> Result<Response, WebError>
     Ok(Redirect::to(&format!("/jobs/{id}")).into_response())
 }
 
+/// A selection form's fields (the table's, the confirmation's).
+struct Selection {
+    pairs: Vec<(String, String)>,
+}
+
+impl Selection {
+    fn parse(body: &Bytes) -> Selection {
+        Selection {
+            pairs: url::form_urlencoded::parse(body).into_owned().collect(),
+        }
+    }
+
+    fn get(&self, k: &str) -> Option<String> {
+        self.pairs
+            .iter()
+            .find(|(pk, _)| pk == k)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// `all=1`: everything matching the filter fields.
+    fn all(&self) -> bool {
+        self.get("all").as_deref() == Some("1")
+    }
+
+    fn query(&self) -> AccountsQuery {
+        AccountsQuery {
+            q: self.get("q"),
+            tier: self.get("tier"),
+            min_intent: self.get("min_intent"),
+            tech: self.get("tech"),
+            level: self.get("level"),
+            ..Default::default()
+        }
+    }
+
+    /// The domains selected: `domain=` fields (ticked rows), or with `all=1` every account
+    /// matching the filter (at most [`MAX_SELECT_ALL`]); none is an error saying what to do.
+    async fn domains(&self, st: &WebState) -> Result<Vec<Domain>, WebError> {
+        let domains = if self.all() {
+            matching(st, &self.query()).await?
+        } else {
+            let mut out = Vec::new();
+            for (k, v) in &self.pairs {
+                if k == "domain" {
+                    out.push(Domain::parse(v).map_err(|e| WebError::invalid(e.to_string()))?);
+                }
+            }
+            out
+        };
+        if domains.is_empty() {
+            return Err(WebError::invalid(
+                "no account selected: tick rows in the table (or choose “all matching”) and try again",
+            ));
+        }
+        Ok(domains)
+    }
+}
+
 /// `POST /accounts/enrich`: `domain=` fields (selected rows), or `all=1` with the table's
 /// filter fields (everything matching).
 pub async fn enrich(State(st): State<WebState>, body: Bytes) -> Result<Response, WebError> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let get = |k: &str| pairs.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.clone());
-    let mut domains: Vec<Domain> = Vec::new();
-    if get("all").as_deref() == Some("1") {
-        let q = AccountsQuery {
-            q: get("q"),
-            tier: get("tier"),
-            min_intent: get("min_intent"),
-            tech: get("tech"),
-            level: get("level"),
-            ..Default::default()
-        };
-        let mut filter = q.filter(pforge_app::queries::MAX_ACCOUNTS_PAGE)?;
-        loop {
-            let page = st.app.accounts(&filter).await?;
-            let n = page.rows.len();
-            for r in page.rows {
-                if let Ok(d) = Domain::parse(&r.domain) {
-                    domains.push(d);
-                }
-            }
-            if n < filter.limit as usize || domains.len() >= MAX_SELECT_ALL {
-                break;
-            }
-            filter.offset += n as u64;
-        }
-    } else {
-        for (k, v) in &pairs {
-            if k == "domain" {
-                domains.push(Domain::parse(v).map_err(|e| WebError::invalid(e.to_string()))?);
-            }
-        }
-    }
-    if domains.is_empty() {
-        return Err(WebError::invalid(
-            "no account selected: tick rows in the table (or choose “all matching”) and try again",
-        ));
-    }
+    let domains = Selection::parse(&body).domains(&st).await?;
     submit(&st, &domains).await
+}
+
+/// The confirmation of a removal.
+#[derive(Template)]
+#[template(path = "remove.html")]
+struct RemovePage {
+    shell: Shell,
+    count: usize,
+    /// The first domains (all of them for ticked rows, which are re-posted).
+    preview: Vec<String>,
+    more: usize,
+    all: bool,
+    q: String,
+    tier: String,
+    min_intent: String,
+    tech: String,
+    level: String,
+}
+
+/// Domains a removal confirmation lists by name when everything matching is selected.
+const REMOVE_PREVIEW: usize = 20;
+
+/// `POST /accounts/remove`: the same selection as re-enrich. Without `confirm=1` it answers a
+/// confirmation page naming what would go (nothing changes); with it, the application's
+/// [`pforge_app::App::remove_accounts`] hides them and drops them from the target list
+/// (history kept), and the table says how many went.
+pub async fn remove(
+    State(st): State<WebState>,
+    Extension(session): Extension<Session>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let sel = Selection::parse(&body);
+    let domains = sel.domains(&st).await?;
+    if sel.get("confirm").as_deref() != Some("1") {
+        let all = sel.all();
+        let shown = if all {
+            REMOVE_PREVIEW.min(domains.len())
+        } else {
+            domains.len()
+        };
+        let q = sel.query();
+        return html(&RemovePage {
+            shell: Shell::new("Remove accounts", "accounts", &session),
+            count: domains.len(),
+            preview: domains[..shown].iter().map(|d| d.to_string()).collect(),
+            more: domains.len() - shown,
+            all,
+            q: opt(&q.q).unwrap_or_default(),
+            tier: opt(&q.tier).unwrap_or_default(),
+            min_intent: opt(&q.min_intent).unwrap_or_default(),
+            tech: opt(&q.tech).unwrap_or_default(),
+            level: opt(&q.level).unwrap_or_default(),
+        });
+    }
+    let removed = st.app.remove_accounts(&domains).await?;
+    let message = format!(
+        "Removed {removed} {} from the table and the target list; their history is kept (add a domain again to bring it back).",
+        if removed == 1 { "account" } else { "accounts" }
+    );
+    Ok(Redirect::to(&format!("/?message={}", enc(&message))).into_response())
+}
+
+/// Every account matching the table's filter fields (at most [`MAX_SELECT_ALL`]).
+async fn matching(st: &WebState, q: &AccountsQuery) -> Result<Vec<Domain>, WebError> {
+    let mut domains: Vec<Domain> = Vec::new();
+    let mut filter = q.filter(pforge_app::queries::MAX_ACCOUNTS_PAGE)?;
+    loop {
+        let page = st.app.accounts(&filter).await?;
+        let n = page.rows.len();
+        for r in page.rows {
+            if let Ok(d) = Domain::parse(&r.domain) {
+                domains.push(d);
+            }
+        }
+        if n < filter.limit as usize || domains.len() >= MAX_SELECT_ALL {
+            break;
+        }
+        filter.offset += n as u64;
+    }
+    Ok(domains)
 }
 
 /// The add-domains form.

@@ -1,0 +1,489 @@
+//! Keeping the accounts summary (`account_summary`, `account_technologies`) equal to what the
+//! snapshots, change events and target list say, written once over [`AccountTx`]: every write
+//! transaction that changes what an account shows updates its summary row before it commits
+//! ([`follow_batch`]), and a summary built with other fields than the application's, or none at
+//! all (a database from before the summary existed), is rebuilt from `snapshots` ([`ensure`]).
+//!
+//! Which module and key hold a value is the application's knowledge ([`AccountFields`]): the
+//! store is given it at open ([`crate::StoreOptions`]) or by the first accounts query, records
+//! it beside the summary, and a process that opens the database without it uses the recorded
+//! one, so every writer keeps the summary whoever opened it first. Pruning needs nothing here:
+//! it never deletes a latest version, and the summary only holds latest values.
+
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::accounts::{AccountFields, FieldRef};
+use crate::backend::{Backend, SnapshotRow};
+use crate::{ChangeEvent, StoreError};
+
+/// Bumped whenever the extraction rules below change, so every summary built by the old rules
+/// is rebuilt on the next open.
+const RULES: &str = "summary-v1";
+
+/// Latest snapshots read per statement while rebuilding: small enough that the transaction is
+/// never idle for long (PostgreSQL ends one idle for 10 s), large enough to be few statements.
+const REBUILD_PAGE: u32 = 5_000;
+
+/// How many intent scores an account's sparkline shows (its newest versions).
+pub const HISTORY_POINTS: u32 = 24;
+
+/// A value column of the summary, filled from one [`FieldRef`] of [`AccountFields`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummaryCol {
+    Name,
+    Tier,
+    IcpScore,
+    IntentScore,
+    IntentBand,
+}
+
+impl SummaryCol {
+    /// Every value column.
+    pub const ALL: [SummaryCol; 5] = [
+        SummaryCol::Name,
+        SummaryCol::Tier,
+        SummaryCol::IcpScore,
+        SummaryCol::IntentScore,
+        SummaryCol::IntentBand,
+    ];
+
+    /// The column's name in `account_summary`.
+    pub fn column(self) -> &'static str {
+        match self {
+            SummaryCol::Name => "name",
+            SummaryCol::Tier => "tier",
+            SummaryCol::IcpScore => "icp_score",
+            SummaryCol::IntentScore => "intent_score",
+            SummaryCol::IntentBand => "intent_band",
+        }
+    }
+
+    /// Whether the column holds an integer (else text).
+    pub fn integer(self) -> bool {
+        matches!(self, SummaryCol::IcpScore | SummaryCol::IntentScore)
+    }
+
+    fn field(self, f: &AccountFields) -> &FieldRef {
+        match self {
+            SummaryCol::Name => &f.name,
+            SummaryCol::Tier => &f.tier,
+            SummaryCol::IcpScore => &f.icp_score,
+            SummaryCol::IntentScore => &f.intent_score,
+            SummaryCol::IntentBand => &f.intent_band,
+        }
+    }
+
+    /// The columns whose values live in `module`'s output.
+    fn of_module(f: &AccountFields, module: &str) -> Vec<SummaryCol> {
+        SummaryCol::ALL
+            .into_iter()
+            .filter(|c| c.field(f).module == module)
+            .collect()
+    }
+}
+
+/// One extracted value, typed as its column is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SummaryValue {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+/// An account's newest change event, as the summary records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastChange<'a> {
+    pub domain: &'a str,
+    pub at: DateTime<Utc>,
+    pub id: Uuid,
+    pub level: &'static str,
+}
+
+/// A latest snapshot's data, as a rebuild reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatestData {
+    pub domain: String,
+    pub module: String,
+    pub data: Value,
+}
+
+/// The summary primitives of a write transaction (each one or two SQL statements). Rows of one
+/// call are sorted by domain, so concurrent writers lock summary rows in one order.
+#[async_trait]
+pub trait AccountTx: Send {
+    /// The fields this transaction's store keeps the summary with (`None`: not known yet, so
+    /// only the columns that need no fields are kept; the first accounts query rebuilds).
+    fn account_fields(&self) -> Option<Arc<AccountFields>>;
+
+    /// Makes each domain an account (inserting its row if missing), shown again if it was
+    /// hidden, with `last_enriched` at least `at`.
+    async fn summary_enriched(
+        &mut self,
+        domains: &[&str],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Sets `cols` of each domain's row (which exists) to the given values, in `cols`' order.
+    async fn summary_values(
+        &mut self,
+        cols: &[SummaryCol],
+        rows: &[(&str, Vec<SummaryValue>)],
+    ) -> Result<(), StoreError>;
+
+    /// Records each change as its domain's newest unless a newer one (by `(at, id)`) is there.
+    async fn summary_changes(&mut self, rows: &[LastChange<'_>]) -> Result<(), StoreError>;
+
+    /// Replaces each domain's technologies (lowercased, distinct) with the given ones.
+    async fn summary_technologies(
+        &mut self,
+        rows: &[(&str, Vec<String>)],
+    ) -> Result<(), StoreError>;
+
+    /// Makes domains accounts (rows inserted if missing) and shown: the target list grew.
+    async fn summary_shown(&mut self, domains: &[String]) -> Result<(), StoreError>;
+
+    /// Hides domains from the accounts table (their rows stay, so history stays reachable);
+    /// returns how many were shown before.
+    async fn summary_hidden(&mut self, domains: &[String]) -> Result<u64, StoreError>;
+
+    /// Deletes the rows of domains that are no longer accounts (no snapshots, not a target).
+    async fn summary_forget(&mut self, domains: &[String]) -> Result<(), StoreError>;
+
+    /// Rebuild, first step: one row per account (snapshots ∪ targets) with `last_enriched`
+    /// and the newest change from the tables, value columns and technologies cleared, hidden
+    /// flags kept; rows of domains that are no longer accounts deleted.
+    async fn summary_reset(&mut self) -> Result<(), StoreError>;
+
+    /// Rebuild, second step: the latest snapshot of each of `modules` per domain, ordered by
+    /// (domain, module), strictly after `after`, at most `limit`.
+    async fn latest_data(
+        &mut self,
+        modules: &[&str],
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> Result<Vec<LatestData>, StoreError>;
+
+    /// The recorded fingerprint and fields (JSON) of the summary, if any.
+    async fn summary_meta(&mut self) -> Result<Option<(String, String)>, StoreError>;
+
+    /// Records the fingerprint and fields the summary now follows.
+    async fn set_summary_meta(&mut self, fingerprint: &str, fields: &str)
+        -> Result<(), StoreError>;
+}
+
+/// The fields a store keeps its summary with, shared by the store and its transactions.
+#[derive(Debug, Clone, Default)]
+pub struct FieldsCache(Arc<RwLock<Option<(String, Arc<AccountFields>)>>>);
+
+impl FieldsCache {
+    /// The fields currently followed.
+    pub fn get(&self) -> Option<Arc<AccountFields>> {
+        self.read().as_ref().map(|(_, f)| f.clone())
+    }
+
+    fn fingerprint(&self) -> Option<String> {
+        self.read().as_ref().map(|(p, _)| p.clone())
+    }
+
+    fn set(&self, fingerprint: String, fields: Arc<AccountFields>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some((fingerprint, fields));
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Option<(String, Arc<AccountFields>)>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The fields as recorded, and their fingerprint (the rules' version and the fields).
+fn fingerprint(fields: &AccountFields) -> Result<(String, String), StoreError> {
+    let json = serde_json::to_string(fields)
+        .map_err(|e| StoreError::Invalid(format!("account fields do not serialize: {e}")))?;
+    Ok((format!("{RULES}:{json}"), json))
+}
+
+/// Makes the summary follow `fields`: when the store already does, nothing; else, in one write
+/// transaction, a rebuild from `snapshots` unless the database records these fields already
+/// (another process rebuilt it). The accounts query calls this first, so a summary is never
+/// read under other fields than it was built with.
+pub async fn ensure<B: Backend + ?Sized>(
+    backend: &B,
+    cache: &FieldsCache,
+    fields: &AccountFields,
+) -> Result<(), StoreError> {
+    let (print, json) = fingerprint(fields)?;
+    if cache.fingerprint().as_deref() == Some(print.as_str()) {
+        return Ok(());
+    }
+    let mut tx = backend.begin().await?;
+    let recorded = tx.summary_meta().await?.map(|(p, _)| p);
+    if recorded.as_deref() != Some(print.as_str()) {
+        rebuild(tx.as_mut(), fields).await?;
+        tx.set_summary_meta(&print, &json).await?;
+    }
+    tx.commit().await?;
+    cache.set(print, Arc::new(fields.clone()));
+    Ok(())
+}
+
+/// At open: with `fields`, [`ensure`]; without, adopt the fields recorded in the database (if
+/// any), so this process's writes keep the summary others built.
+pub async fn on_open<B: Backend + ?Sized>(
+    backend: &B,
+    cache: &FieldsCache,
+    fields: Option<&AccountFields>,
+) -> Result<(), StoreError> {
+    if let Some(f) = fields {
+        return ensure(backend, cache, f).await;
+    }
+    let mut tx = backend.begin().await?;
+    let meta = tx.summary_meta().await?;
+    drop(tx);
+    if let Some((print, json)) = meta {
+        // Fields recorded by a version with other rules are rebuilt by whoever knows them.
+        if print.starts_with(&format!("{RULES}:")) {
+            if let Ok(f) = serde_json::from_str::<AccountFields>(&json) {
+                cache.set(print, Arc::new(f));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rebuilds the summary from the tables inside `tx` (see [`AccountTx::summary_reset`]).
+async fn rebuild<T: AccountTx + ?Sized>(tx: &mut T, f: &AccountFields) -> Result<(), StoreError> {
+    tx.summary_reset().await?;
+    let mut modules: Vec<&str> = SummaryCol::ALL
+        .iter()
+        .map(|c| c.field(f).module.as_str())
+        .chain([f.technologies.module.as_str()])
+        .collect();
+    modules.sort_unstable();
+    modules.dedup();
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let page = tx
+            .latest_data(
+                &modules,
+                after.as_ref().map(|(d, m)| (d.as_str(), m.as_str())),
+                REBUILD_PAGE,
+            )
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some((last.domain.clone(), last.module.clone()));
+        let latest: Vec<(&str, &str, &Value)> = page
+            .iter()
+            .map(|l| (l.domain.as_str(), l.module.as_str(), &l.data))
+            .collect();
+        write_values(tx, f, &latest).await?;
+        if page.len() < REBUILD_PAGE as usize {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The summary's part of saving a batch (called by the save rule in the same transaction):
+/// every domain saved or confirmed is enriched now; each new version of a field's module sets
+/// that module's columns; the newest new change event per domain becomes its last change.
+pub(crate) async fn follow_batch<T: AccountTx + ?Sized>(
+    tx: &mut T,
+    rows: &[SnapshotRow<'_>],
+    touched: &[(&str, &str, i64)],
+    events: &[&ChangeEvent],
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut domains: Vec<&str> = rows
+        .iter()
+        .map(|r| r.new.domain.as_str())
+        .chain(touched.iter().map(|t| t.0))
+        .collect();
+    if domains.is_empty() {
+        return Ok(());
+    }
+    domains.sort_unstable();
+    domains.dedup();
+    tx.summary_enriched(&domains, at).await?;
+
+    if let Some(f) = tx.account_fields() {
+        let latest: Vec<(&str, &str, &Value)> = rows
+            .iter()
+            .map(|r| (r.new.domain.as_str(), r.new.module.as_str(), &r.new.data))
+            .collect();
+        write_values(tx, &f, &latest).await?;
+    }
+
+    let mut changes: Vec<LastChange<'_>> = Vec::new();
+    for e in events {
+        let c = LastChange {
+            domain: e.domain.as_str(),
+            at: e.detected_at,
+            id: e.id,
+            level: e.level.as_str(),
+        };
+        match changes.iter_mut().find(|x| x.domain == c.domain) {
+            Some(x) if (c.at, c.id) > (x.at, x.id) => *x = c,
+            Some(_) => {}
+            None => changes.push(c),
+        }
+    }
+    if !changes.is_empty() {
+        changes.sort_by(|a, b| a.domain.cmp(b.domain));
+        tx.summary_changes(&changes).await?;
+    }
+    Ok(())
+}
+
+/// Writes the value columns and technologies that `latest` (latest data per (domain, module),
+/// later entries of one key winning) determines.
+async fn write_values<T: AccountTx + ?Sized>(
+    tx: &mut T,
+    f: &AccountFields,
+    latest: &[(&str, &str, &Value)],
+) -> Result<(), StoreError> {
+    let mut modules: Vec<&str> = latest.iter().map(|l| l.1).collect();
+    modules.sort_unstable();
+    modules.dedup();
+    for module in modules {
+        let cols = SummaryCol::of_module(f, module);
+        let mut of_module: Vec<(&str, &Value)> = Vec::new();
+        for &(d, _, data) in latest.iter().filter(|l| l.1 == module) {
+            match of_module.iter_mut().find(|x| x.0 == d) {
+                Some(x) => x.1 = data,
+                None => of_module.push((d, data)),
+            }
+        }
+        of_module.sort_by(|a, b| a.0.cmp(b.0));
+        if !cols.is_empty() {
+            let rows: Vec<(&str, Vec<SummaryValue>)> = of_module
+                .iter()
+                .map(|(d, data)| (*d, cols.iter().map(|c| extract(*c, f, data)).collect()))
+                .collect();
+            tx.summary_values(&cols, &rows).await?;
+        }
+        if module == f.technologies.module {
+            let rows: Vec<(&str, Vec<String>)> = of_module
+                .iter()
+                .map(|(d, data)| (*d, technologies(f, data)))
+                .collect();
+            tx.summary_technologies(&rows).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One column's value out of its module's data: text is a string as it is (any other non-null
+/// JSON value as its JSON text); an integer is a number, rounded; anything else is missing.
+pub fn extract(col: SummaryCol, f: &AccountFields, data: &Value) -> SummaryValue {
+    let v = data.get(&col.field(f).key).filter(|v| !v.is_null());
+    if col.integer() {
+        SummaryValue::Int(v.and_then(integer))
+    } else {
+        SummaryValue::Text(v.map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }))
+    }
+}
+
+/// A JSON number as an integer (rounded), if it is one that fits.
+pub fn integer(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        v.as_f64()
+            .map(f64::round)
+            .filter(|x| x.is_finite() && x.abs() < 9.0e18)
+            .map(|x| x as i64)
+    })
+}
+
+/// The technologies a snapshot names: the `technology_name` string of each object of the
+/// array at the technologies key, lowercased, sorted and distinct.
+pub fn technologies(f: &AccountFields, data: &Value) -> Vec<String> {
+    let mut out: Vec<String> = data
+        .get(&f.technologies.key)
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.get(&f.technology_name)?.as_str())
+                .map(str::to_lowercase)
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields() -> AccountFields {
+        AccountFields {
+            name: FieldRef::new("co", "name"),
+            tier: FieldRef::new("icp", "tier"),
+            icp_score: FieldRef::new("icp", "score"),
+            intent_score: FieldRef::new("intent", "score"),
+            intent_band: FieldRef::new("intent", "level"),
+            technologies: FieldRef::new("tech", "technologies"),
+            technology_name: "name".into(),
+        }
+    }
+
+    #[test]
+    fn values_are_extracted_as_their_columns_are_typed() {
+        let f = fields();
+        let data = json!({"score": 71.6, "level": "hot", "tier": 3});
+        assert_eq!(
+            extract(SummaryCol::IntentScore, &f, &data),
+            SummaryValue::Int(Some(72))
+        );
+        assert_eq!(
+            extract(SummaryCol::IntentBand, &f, &data),
+            SummaryValue::Text(Some("hot".into()))
+        );
+        assert_eq!(
+            extract(SummaryCol::Tier, &f, &data),
+            SummaryValue::Text(Some("3".into()))
+        );
+        assert_eq!(
+            extract(SummaryCol::IcpScore, &f, &json!({"score": "high"})),
+            SummaryValue::Int(None)
+        );
+        assert_eq!(
+            extract(SummaryCol::Name, &f, &json!({"name": null})),
+            SummaryValue::Text(None)
+        );
+    }
+
+    #[test]
+    fn technologies_are_lowercased_and_distinct() {
+        let f = fields();
+        let data = json!({"technologies": [{"name": "React"}, {"name": "Algolia"}, {"name": "react"}, {"x": 1}, 5]});
+        assert_eq!(technologies(&f, &data), ["algolia", "react"]);
+        assert!(technologies(&f, &json!({"technologies": "React"})).is_empty());
+    }
+
+    #[test]
+    fn columns_follow_their_module() {
+        let f = fields();
+        assert_eq!(
+            SummaryCol::of_module(&f, "icp"),
+            [SummaryCol::Tier, SummaryCol::IcpScore]
+        );
+        assert!(SummaryCol::of_module(&f, "tech").is_empty());
+    }
+
+    #[test]
+    fn the_fingerprint_names_the_rules_and_the_fields() {
+        let (print, json) = fingerprint(&fields()).unwrap();
+        assert!(print.starts_with("summary-v1:"));
+        let back: AccountFields = serde_json::from_str(&json).unwrap();
+        assert_eq!(fingerprint(&back).unwrap().0, print);
+    }
+}
