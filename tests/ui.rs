@@ -167,12 +167,17 @@ async fn every_page_shows_the_demo_through_a_session() {
         "/alerts?status=dead",
         "/budget",
         "/jobs",
+        "/plan",
         "/accounts/add",
     ] {
         let r = s.get(page).await;
         assert_eq!(r.status, 200, "{page}: {}", r.body);
         assert!(r.body.contains("PartnerForge"), "{page}");
     }
+    // Plan: the DAG `pforge plan` prints, every module in its wave, waves in order, the DOT
+    // file behind its link.
+    plan_page_matches_the_cli(&demo, &s).await;
+
     let jobs = s.get("/jobs").await;
     assert!(jobs.body.contains("completed"), "{}", jobs.body);
     // A delivered alert has no next attempt to show.
@@ -324,4 +329,252 @@ async fn sparklines_and_removing_accounts_with_history_kept() {
         r.body
     );
     assert!(r.body.contains("aria-label=\"intent 40 → "), "{}", r.body);
+}
+
+/// Module ids per wave as `pforge plan --json` prints them.
+fn cli_waves(demo: &DemoDb, modules: Option<&str>) -> Vec<Vec<String>> {
+    let mut cmd = demo.command();
+    cmd.args(["plan", "--json"]);
+    if let Some(m) = modules {
+        cmd.args(["--modules", m]);
+    }
+    let out = cmd.output().expect("run pforge plan");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan JSON");
+    plan["waves"]
+        .as_array()
+        .expect("waves")
+        .iter()
+        .map(|w| {
+            w["modules"]
+                .as_array()
+                .expect("modules")
+                .iter()
+                .map(|m| m["id"].as_str().expect("id").to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// (wave, module id) of every row of the plan page's table, top to bottom.
+fn table_rows(body: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for part in body.split("<tr class=\"wave-").skip(1) {
+        let wave: usize = part
+            .split('"')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a wave number");
+        let id = part
+            .split("<code>")
+            .nth(1)
+            .and_then(|r| r.split("</code>").next())
+            .expect("a module id");
+        out.push((wave, id.to_string()));
+    }
+    out
+}
+
+async fn plan_page_matches_the_cli(demo: &DemoDb, s: &Session) {
+    let waves = cli_waves(demo, None);
+    assert!(waves.len() >= 5, "{waves:?}");
+    let r = s.get("/plan").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("href=\"/plan\" aria-current=\"page\""),
+        "in the navigation"
+    );
+    assert!(r.body.contains("<svg class=\"dag\""), "{}", r.body);
+    // Every module is a box in the drawing and a row of the table, in the CLI's wave.
+    let rows = table_rows(&r.body);
+    let expected: Vec<(usize, String)> = waves
+        .iter()
+        .enumerate()
+        .flat_map(|(i, w)| w.iter().map(move |id| (i + 1, id.clone())))
+        .collect();
+    assert_eq!(rows, expected, "table rows in wave order");
+    for (_, id) in &expected {
+        assert!(r.body.contains(&format!("id=\"dag-{id}\"")), "box of {id}");
+    }
+    // Waves are columns, left to right in order.
+    let mut last = -1.0;
+    for n in 1..=waves.len() {
+        let marker = format!(">Wave {n}</text>");
+        let at = r
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("column of wave {n}"));
+        let x: f64 = r.body[..at]
+            .rsplit("x=\"")
+            .next()
+            .and_then(|t| t.split('"').next())
+            .and_then(|t| t.parse().ok())
+            .expect("the column's x");
+        assert!(x > last, "wave {n} at x={x} is right of the previous one");
+        last = x;
+    }
+    // One arrow per dependency; providers are shown.
+    let deps = r.body.matches("class=\"dag-edge\"").count();
+    let dot = demo
+        .command()
+        .args(["plan", "--dot"])
+        .output()
+        .expect("plan --dot");
+    let dot = String::from_utf8(dot.stdout).expect("DOT text");
+    assert_eq!(deps, dot.matches(" -> ").count(), "an arrow per edge");
+    assert!(r.body.contains("class=\"dag-providers\""));
+    // The DOT link serves what `pforge plan --dot` prints.
+    assert!(r.body.contains("href=\"/plan.dot\""));
+    let d = s.get("/plan.dot").await;
+    assert_eq!(d.status, 200);
+    assert!(
+        d.headers["content-type"].starts_with("text/vnd.graphviz"),
+        "{:?}",
+        d.headers
+    );
+    assert_eq!(d.body, dot);
+    // A subset, as `--modules` plans it: the module and what it needs, nothing else.
+    let sub = s.get("/plan?modules=m10_buying_committee").await;
+    assert_eq!(sub.status, 200, "{}", sub.body);
+    let rows: Vec<String> = table_rows(&sub.body)
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    let cli: Vec<String> = cli_waves(demo, Some("m10_buying_committee")).concat();
+    assert_eq!(rows, cli);
+    assert!(!sub.body.contains("id=\"dag-m15_strategic_brief\""));
+    assert!(sub
+        .body
+        .contains("href=\"/plan.dot?modules=m10_buying_committee\""));
+    let d = s.get("/plan.dot?modules=m10_buying_committee").await;
+    assert!(
+        d.body
+            .contains("\"m06_hiring\" -> \"m10_buying_committee\";"),
+        "{}",
+        d.body
+    );
+    let bad = s.get("/plan?modules=m99_nothing").await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("unknown module m99_nothing"),
+        "{}",
+        bad.body
+    );
+}
+
+/// The budget page explains slow and skipped providers with real events: a re-enrich through a
+/// configuration whose DNS limit is tight (calls wait for permits) and whose Greenhouse breaker
+/// opens after two failures, with QuantumLeaf's job board answering 503 (a transient failure,
+/// retried and counted by the breaker; the recorded 500 is not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_budget_page_shows_real_rate_limit_waits_and_an_open_breaker() {
+    let demo = DemoDb::new();
+    let dns_limit = "rate_limit = { per_second = 20.0, burst = 20 }";
+    let path = write_config(&demo.dir.path().join("tight.toml"), |cfg| {
+        assert_eq!(cfg.matches(dns_limit).count(), 1, "the DNS rate limit");
+        assert_eq!(cfg.matches("[providers.greenhouse]\n").count(), 1);
+        cfg.replace(dns_limit, "rate_limit = { per_second = 4.0, burst = 1 }")
+            .replace(
+                "[providers.greenhouse]\n",
+                "[providers.greenhouse]\ncircuit_breaker = { failures = 2, cooldown_secs = 900.0 }\n",
+            )
+    });
+    let unavailable = fixtures_copy(|epoch, text| {
+        let down = "path = \"/v1/boards/quantumleaf/jobs\"\nstatus = 500\n";
+        if epoch == "epoch1" {
+            assert_eq!(
+                text.matches(down).count(),
+                1,
+                "QuantumLeaf's failing job board"
+            );
+        }
+        text.replace(
+            down,
+            "path = \"/v1/boards/quantumleaf/jobs\"\nstatus = 503\n",
+        )
+    });
+    let ui = Ui::start_configured(&demo, unavailable.path(), None, Some(&path)).await;
+    let s = ui.login().await;
+
+    // Before any call: every circuit closed, nothing waited.
+    let r = s.get("/budget").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("All circuits of the"), "{}", r.body);
+    assert!(
+        r.body.contains("<td>dns</td><td class=\"num\">0</td>"),
+        "{}",
+        r.body
+    );
+
+    let csrf = s.csrf.clone();
+    for domain in ["quantumleaf.ai", "techstart.io"] {
+        let r = s
+            .post(
+                "/accounts/enrich",
+                &[("csrf", &csrf), ("domain", domain)],
+                true,
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        s.wait_for_job(&r.headers["location"]).await;
+    }
+
+    let r = s.get("/budget").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The open breaker: Greenhouse, since when, the error that opened it.
+    let breakers = r
+        .body
+        .split("<table class=\"data breakers\">")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .unwrap_or_else(|| panic!("a breakers table: {}", r.body));
+    let row = breakers
+        .split("<tr>")
+        .find(|row| row.contains("<td>greenhouse</td>"))
+        .unwrap_or_else(|| panic!("greenhouse's breaker: {breakers}"));
+    assert!(row.contains("breaker-open\">open"), "{row}");
+    assert!(row.contains("2 of 2"), "{row}");
+    assert!(
+        row.contains("503"),
+        "the last error names the status: {row}"
+    );
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert!(
+        row.contains(&format!("<td class=\"when\">{today} ")),
+        "open since a time of today: {row}"
+    );
+    // DNS calls waited for permits: counted, with their total time.
+    let waits = r
+        .body
+        .split("<table class=\"data waits\">")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .expect("a waits table");
+    let dns = waits
+        .split("<tr>")
+        .find(|row| row.contains("<td>dns</td>"))
+        .unwrap_or_else(|| panic!("dns waits: {waits}"));
+    let cells: Vec<&str> = dns
+        .split("<td class=\"num\">")
+        .skip(1)
+        .map(|c| c.split("</td>").next().unwrap_or(""))
+        .collect();
+    let paced: u64 = cells[0].parse().expect("calls paced");
+    let waited: u64 = cells[1].parse().expect("calls that waited");
+    assert!(paced >= 2 && waited >= 1, "dns: {cells:?}");
+    assert!(
+        cells[2].ends_with(" s") && cells[2] != "0.00 s",
+        "{cells:?}"
+    );
+    assert!(r
+        .body
+        .contains("Seconds spent waiting for a rate-limit permit"));
+    eprintln!(
+        "dns waits: {cells:?}; greenhouse breaker: {}",
+        row.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
 }

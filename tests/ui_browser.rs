@@ -112,13 +112,16 @@ async fn wait_job_finished(b: &Browser) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_walks_the_demo_in_a_real_browser() {
-    let demo = DemoDb::new();
+    // Alerts go to the console and to a webhook; the webhook is down while they are first
+    // delivered (so its alerts are dead-lettered), then comes back before the UI retries.
+    let demo = DemoDb::with_webhook();
     demo.add_hostile("evil-corp.com").await;
     // A later version of TechStart's tech stack, so that the diff opens on the newest change
     // and the epoch-2 change (Algolia removed) is one step back.
     demo.add_tech_version("techstart.io", "Plausible Analytics")
         .await;
     let dead = demo.dead_letter_alerts().await;
+    let hook = HookReceiver::start(demo.hook_port.expect("a webhook port")).await;
     let tech = demo.a_technology_of("techstart.io").await;
     let citations = demo.citation_urls("techstart.io", "m02_tech_stack").await;
     let fixtures = slow_fixtures(SLOW_MS);
@@ -269,7 +272,7 @@ async fn a_user_walks_the_demo_in_a_real_browser() {
     click_text(&b, "nav.stepper a", "Next change").await;
     b.wait_text("main h1", "version 2 → 3").await;
 
-    // Alerts: the dead letters, retried one at a time (the UI's console channel takes it).
+    // Alerts: the dead letters, retried one at a time (the webhook is back and takes it).
     click_text(&b, "header.top nav a", "Alerts").await;
     b.wait_text("main h1", "Alerts").await;
     click_text(&b, "nav.tabs a", "Dead").await;
@@ -282,6 +285,15 @@ async fn a_user_walks_the_demo_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(rows.len(), dead, "dead alerts listed");
+    // Each names the channel that failed and the error is that channel's.
+    for row in &rows {
+        let text = row.text().await.unwrap();
+        assert!(
+            text.contains(HOOK_CHANNEL) && text.contains("/hooks/partnerforge"),
+            "a dead alert's channel and error: {text}"
+        );
+        assert!(!text.contains("console"), "{text}");
+    }
     b.check_page("alerts-dead").await;
     b.find("table.data tbody tr button")
         .await
@@ -293,6 +305,14 @@ async fn a_user_walks_the_demo_in_a_real_browser() {
         "Requeued 1: 1 delivered, 0 will be retried, 0 dead again",
     )
     .await;
+    let received = hook.received();
+    assert!(
+        received
+            .iter()
+            .any(|h| h.starts_with("POST /hooks/partnerforge")
+                && h.to_lowercase().contains("webhook-signature: v1,")),
+        "the retried alert reached the webhook, signed: {received:?}"
+    );
     b.check_page("alerts-retried").await;
 
     // Re-enrich TechStart: its job page follows the job live without reloading.
@@ -351,6 +371,7 @@ async fn a_user_walks_the_demo_in_a_real_browser() {
     for (name, path, shows) in [
         ("changes", "/changes", "Algolia"),
         ("budget", "/budget", "Budget"),
+        ("plan", "/plan", "Modules by wave"),
         ("add", "/accounts/add", "Add"),
         ("hostile", "/accounts/evil-corp.com", "Evil Corp"),
     ] {
@@ -377,6 +398,7 @@ async fn a_user_walks_the_demo_in_a_real_browser() {
         ("changes-dark", "/changes".to_string()),
         ("alerts-dark", "/alerts".to_string()),
         ("budget-dark", "/budget".to_string()),
+        ("plan-dark", "/plan".to_string()),
         ("jobs-dark", "/jobs".to_string()),
         ("hostile-dark", "/accounts/evil-corp.com".to_string()),
     ] {

@@ -32,12 +32,80 @@ fn url_encode(s: &str) -> String {
 /// The demo (epoch 1, then epoch 2 with its changes) in a temporary SQLite file.
 pub struct DemoDb {
     pub dir: tempfile::TempDir,
+    /// The config of [`DemoDb::with_webhook`], used by every command run on this database.
+    pub config: Option<PathBuf>,
+    /// The loopback port of the `ops-webhook` alert channel (nothing listens there at first).
+    pub hook_port: Option<u16>,
+}
+
+/// The secret of the test webhook channel (Standard Webhooks `whsec_` form).
+pub const HOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The name of the test webhook channel.
+pub const HOOK_CHANNEL: &str = "ops-webhook";
+
+/// The repository's `config/pforge.toml` with its relative paths made absolute (so the copy
+/// works from any folder) and `edit` applied, written to `path`.
+pub fn write_config(path: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let cfg = std::fs::read_to_string(repo().join("config/pforge.toml")).expect("config");
+    let fingerprints = "fingerprints = \"fingerprints\"";
+    assert_eq!(
+        cfg.matches(fingerprints).count(),
+        1,
+        "the fingerprints folder"
+    );
+    let cfg = cfg.replace(
+        fingerprints,
+        &format!(
+            "fingerprints = {:?}",
+            repo().join("config/fingerprints").display().to_string()
+        ),
+    );
+    std::fs::write(path, edit(cfg)).expect("write the config");
+    path.to_path_buf()
+}
+
+/// A free loopback port (nothing listens on it when this returns).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 impl DemoDb {
     pub fn new() -> DemoDb {
+        DemoDb::build(None)
+    }
+
+    /// The demo with a second alert recipient, `ops`, on the webhook channel `ops-webhook` at
+    /// `http://127.0.0.1:{hook_port}/hooks/partnerforge` beside the built-in `console` (stdout)
+    /// one, so that the outbox holds webhook alerts whose delivery can really fail, under a
+    /// channel name that says what it is.
+    pub fn with_webhook() -> DemoDb {
+        DemoDb::build(Some(free_port()))
+    }
+
+    fn build(hook_port: Option<u16>) -> DemoDb {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = DemoDb { dir };
+        let config = hook_port.map(|port| {
+            write_config(&dir.path().join("hook.toml"), |cfg| {
+                let rule = "recipients = [\"console\"]";
+                assert_eq!(cfg.matches(rule).count(), 1, "the demo's alert rule");
+                cfg.replace(rule, "recipients = [\"console\", \"ops\"]")
+                    + &format!(
+                        "\n[alerts.channels.{HOOK_CHANNEL}]\nkind = \"webhook\"\n\
+                         url = \"http://127.0.0.1:{port}/hooks/partnerforge\"\n\
+                         secret_env = \"PFORGE_TEST_HOOK_SECRET\"\n\n\
+                         [alerts.recipients.ops]\nchannel = \"{HOOK_CHANNEL}\"\n\
+                         min_level = \"high\"\ndelivery = \"immediate\"\n"
+                    )
+            })
+        });
+        let db = DemoDb {
+            dir,
+            config,
+            hook_port,
+        };
         for epoch in ["1", "2"] {
             let out = db
                 .command()
@@ -58,15 +126,26 @@ impl DemoDb {
         self.dir.path().join("demo.db")
     }
 
-    /// `pforge --db <this db>` run from the empty folder (built-in config and recordings).
+    /// `pforge --db <this db>` run from the empty folder (built-in config and recordings, or
+    /// the webhook config of [`DemoDb::with_webhook`]).
     pub fn command(&self) -> Command {
+        let mut cmd = self.bare_command();
+        if let Some(c) = &self.config {
+            cmd.arg("--config").arg(c);
+        }
+        cmd
+    }
+
+    /// [`DemoDb::command`] without a `--config` (for a caller that passes its own).
+    pub fn bare_command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pforge"));
         cmd.arg("--db")
             .arg(self.db())
             .current_dir(self.dir.path())
             .env_remove("PFORGE_DATABASE_URL")
             .env_remove("PFORGE_CONFIG")
-            .env_remove("PFORGE_API_TOKEN");
+            .env_remove("PFORGE_API_TOKEN")
+            .env("PFORGE_TEST_HOOK_SECRET", HOOK_SECRET);
         cmd
     }
 
@@ -137,34 +216,25 @@ impl DemoDb {
 }
 
 impl DemoDb {
-    /// Delivers the demo's pending alerts once through a webhook on a closed loopback port with
-    /// `max_attempts = 1` (a config written beside the database), so that they are dead-lettered
-    /// as a real failed delivery leaves them. Returns how many alerts are dead.
+    /// Delivers the demo's pending alerts once with `max_attempts = 1` (a config written beside
+    /// the database) while nothing listens on the `ops-webhook` port, so that the webhook's
+    /// alerts are dead-lettered as a real failed delivery leaves them (the console's are
+    /// delivered). Needs [`DemoDb::with_webhook`]. Returns how many alerts are dead.
     pub async fn dead_letter_alerts(&self) -> usize {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let cfg = std::fs::read_to_string(repo().join("config/pforge.toml")).expect("config");
-        let console = "[alerts.channels.console]\nkind = \"stdout\"\n";
-        assert!(cfg.contains(console) && cfg.contains("max_attempts = 8"));
-        let cfg = cfg.replace("max_attempts = 8", "max_attempts = 1").replace(
-            console,
-            &format!(
-                "[alerts.channels.console]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/closed\"\nsecret_env = \"PFORGE_TEST_DEAD_HOOK_SECRET\"\n"
-            ),
-        );
+        let config = self
+            .config
+            .as_ref()
+            .expect("dead_letter_alerts needs DemoDb::with_webhook");
+        let cfg = std::fs::read_to_string(config).expect("config");
+        assert_eq!(cfg.matches("max_attempts = 8").count(), 1);
         let path = self.dir.path().join("dead-webhook.toml");
-        std::fs::write(&path, cfg).expect("write the config");
+        std::fs::write(&path, cfg.replace("max_attempts = 8", "max_attempts = 1"))
+            .expect("write the config");
         let out = self
-            .command()
+            .bare_command()
             .arg("--config")
             .arg(&path)
             .args(["alerts", "deliver"])
-            .env(
-                "PFORGE_TEST_DEAD_HOOK_SECRET",
-                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-            )
             .output()
             .expect("run pforge alerts deliver");
         let store = pforge_store::open_store(&format!("sqlite://{}", self.db().display()))
@@ -180,6 +250,9 @@ impl DemoDb {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        for a in &dead {
+            assert_eq!(a.channel, HOOK_CHANNEL, "only the webhook fails: {a:?}");
+        }
         dead.len()
     }
 
@@ -272,9 +345,9 @@ impl DemoDb {
     }
 }
 
-/// A copy of the repository's fixtures where every recorded answer takes `delay_ms` to come:
-/// re-enrich jobs then run long enough to watch their progress and to cancel them.
-pub fn slow_fixtures(delay_ms: u64) -> tempfile::TempDir {
+/// A copy of the repository's fixtures with `edit(epoch folder, manifest text)` applied to the
+/// manifest of each epoch.
+pub fn fixtures_copy(edit: impl Fn(&str, String) -> String) -> tempfile::TempDir {
     fn copy(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).expect("mkdir");
         for e in std::fs::read_dir(from).expect("read fixtures") {
@@ -292,14 +365,22 @@ pub fn slow_fixtures(delay_ms: u64) -> tempfile::TempDir {
     for epoch in ["epoch1", "epoch2"] {
         let manifest = dir.path().join(epoch).join("manifest.toml");
         let text = std::fs::read_to_string(&manifest).expect("manifest");
+        std::fs::write(&manifest, edit(epoch, text)).expect("write manifest");
+    }
+    dir
+}
+
+/// A copy of the repository's fixtures where every recorded answer takes `delay_ms` to come:
+/// re-enrich jobs then run long enough to watch their progress and to cancel them.
+pub fn slow_fixtures(delay_ms: u64) -> tempfile::TempDir {
+    fixtures_copy(|epoch, text| {
         let slow = text.replace(
             "[[route]]\n",
             &format!("[[route]]\ndelay_ms = {delay_ms}\n"),
         );
         assert!(slow.contains("delay_ms"), "{epoch} has routes");
-        std::fs::write(&manifest, slow).expect("write manifest");
-    }
-    dir
+        slow
+    })
 }
 
 /// A running `pforge ui`, stopped when dropped.
@@ -336,6 +417,16 @@ impl Ui {
     /// `token` is given, that API token (for the login form). Standard output is read to its end
     /// so that the stdout alert channel never writes into a closed pipe.
     pub async fn start_with(demo: &DemoDb, fixtures: &Path, token: Option<&str>) -> Ui {
+        Ui::start_configured(demo, fixtures, token, None).await
+    }
+
+    /// [`Ui::start_with`] reading its configuration from `config` (`--config`) when given.
+    pub async fn start_configured(
+        demo: &DemoDb,
+        fixtures: &Path,
+        token: Option<&str>,
+        config: Option<&Path>,
+    ) -> Ui {
         let fixtures = pforge_fixture_server::FixtureServer::start(
             fixtures,
             2,
@@ -343,7 +434,14 @@ impl Ui {
         )
         .await
         .expect("fixture server");
-        let mut cmd = demo.command();
+        let mut cmd = match config {
+            Some(c) => {
+                let mut cmd = demo.bare_command();
+                cmd.arg("--config").arg(c);
+                cmd
+            }
+            None => demo.command(),
+        };
         cmd.args(["ui", "--bind", "127.0.0.1:0", "--fixtures-url"])
             .arg(fixtures.url())
             .stdout(Stdio::piped())
@@ -519,5 +617,84 @@ impl Session {
             );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+    }
+}
+
+/// A webhook endpoint on a loopback port: answers 204 to every request and keeps each
+/// request's head (request line and headers), so a test can see what a retried alert sent.
+pub struct HookReceiver {
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HookReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl HookReceiver {
+    /// Starts listening on `127.0.0.1:port` (the endpoint "comes back").
+    pub async fn start(port: u16) -> HookReceiver {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("listen on the webhook port");
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    // Read the head, then as much body as Content-Length says.
+                    let (head, body_len) = loop {
+                        let Ok(n) = conn.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                            let len = head
+                                .lines()
+                                .find_map(|l| {
+                                    let (k, v) = l.split_once(':')?;
+                                    k.eq_ignore_ascii_case("content-length")
+                                        .then(|| v.trim().parse::<usize>().ok())
+                                        .flatten()
+                                })
+                                .unwrap_or(0);
+                            break (head, end + 4 + len);
+                        }
+                    };
+                    while buf.len() < body_len {
+                        let Ok(n) = conn.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    if let Ok(mut s) = seen.lock() {
+                        s.push(head);
+                    }
+                    let _ = conn
+                        .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                        .await;
+                    let _ = conn.shutdown().await;
+                });
+            }
+        });
+        HookReceiver { requests, task }
+    }
+
+    /// The heads of the requests received so far.
+    pub fn received(&self) -> Vec<String> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
 }

@@ -8,6 +8,7 @@ use crate::budget::{Budget, CallParts, LedgerEntryParts};
 use crate::cache::{new_cache, CacheKey, Cached, Entry, ResponseCache};
 use crate::caps::BudgetConfig;
 use crate::config::ChargeMode;
+use crate::health::ProviderHealth;
 use crate::http::{Attempt, Failure};
 use crate::ledger::{Ledger, MemoryLedger};
 use crate::metrics::{CallLabels, GatewayMetrics, RefusalLabels};
@@ -193,6 +194,25 @@ impl Gateway {
     /// The gateway's metrics (also registered into the builder's registry, if one was given).
     pub fn metrics(&self) -> &GatewayMetrics {
         &self.inner.metrics
+    }
+
+    /// Every provider's rate-limit waits and unhealthy circuit breakers in this process, sorted
+    /// by provider id (at most `breakers_per_provider` breakers each: a per-host provider can
+    /// have one per site).
+    pub fn health(&self, breakers_per_provider: usize) -> Vec<ProviderHealth> {
+        let mut out: Vec<ProviderHealth> = self
+            .inner
+            .runtimes
+            .iter()
+            .map(|(id, rt)| ProviderHealth {
+                provider: id.clone(),
+                rate_limited: rt.cfg.rate_limit.is_some() || rt.cfg.per_host_rate_limit.is_some(),
+                waits: rt.waits.read(),
+                breakers: rt.breakers.status(breakers_per_provider),
+            })
+            .collect();
+        out.sort_by(|a, b| a.provider.cmp(&b.provider));
+        out
     }
 
     /// Credits charged since this gateway was built.
@@ -464,6 +484,9 @@ impl Gateway {
             .rate_limit_wait
             .get_or_create(&label)
             .observe(waited.as_secs_f64());
+        if rt.cfg.rate_limit.is_some() || rt.cfg.per_host_rate_limit.is_some() {
+            rt.waits.observe(waited);
+        }
         if let Some(d) = departure {
             d.fire();
         }
@@ -502,7 +525,10 @@ impl Gateway {
                 code: status_label,
             })
             .inc();
-        permit.record(matches!(&result, Err(f) if f.error.is_transient()));
+        permit.record(match &result {
+            Err(f) if f.error.is_transient() => Some(f.error.to_string()),
+            _ => None,
+        });
         if let Some(reservation) = reservation {
             let charged = match rt.cfg.charge {
                 ChargeMode::EveryAttempt => result.as_ref().map_or_else(|f| f.sent, |_| true),

@@ -11,6 +11,7 @@ mod caps;
 mod config;
 mod error;
 mod gateway;
+mod health;
 mod http;
 mod ledger;
 mod metrics;
@@ -30,6 +31,7 @@ pub use config::{
 };
 pub use error::GatewayError;
 pub use gateway::{Gateway, GatewayBuilder};
+pub use health::{BreakerState, BreakerStatus, ProviderHealth, RateLimitWaits};
 pub use ledger::{Hold, HoldId, Ledger, LedgerCap, LedgerEntry, LedgerError, MemoryLedger};
 pub use metrics::{CallLabels, GatewayMetrics, ProviderLabel, RefusalLabels};
 pub use shared::SharedLimiter;

@@ -2,6 +2,7 @@
 //! breakers and in-flight limit, built once and shared by every call.
 
 use crate::breaker::Breakers;
+use crate::health::WaitStats;
 use crate::ratelimit::Pacer;
 use crate::secrets::{Credentials, Masker, Placement};
 use crate::ssrf::Guard;
@@ -18,6 +19,8 @@ pub(crate) struct ProviderRuntime {
     pub creds: Option<Credentials>,
     pub masker: Masker,
     pub pacer: Pacer,
+    /// How often and how long calls waited in `pacer` (and the shared limiter).
+    pub waits: WaitStats,
     pub breakers: Arc<Breakers>,
     pub in_flight: Option<Semaphore>,
     /// SSRF policy: checked before each call; also the client's resolver and redirect policy.
@@ -87,6 +90,7 @@ impl ProviderRuntime {
             masker: Masker::new(creds.as_ref()),
             creds,
             pacer,
+            waits: WaitStats::default(),
             breakers: Arc::new(Breakers::new(id, &cfg.circuit_breaker)),
             in_flight,
             guard,

@@ -8,12 +8,13 @@
 //!
 //! It must not know the store's tables or SQL, job lifecycles or business rules: every page
 //! calls the same `pforge_app::App` operation the CLI and the API call (`accounts`, `latest`,
-//! `history`, `diff`, `changes`, `brief`, `alerts`, `budget_status`, `jobs`), and actions go
+//! `history`, `diff`, `changes`, `brief`, `alerts`, `budget_status`, `jobs`, `plan_for`), and actions go
 //! through the daemon's job submission like API submissions do.
 
 mod assets;
 mod auth;
 mod brief;
+mod dag;
 mod error;
 mod pages;
 mod render;
@@ -39,9 +40,9 @@ pub struct WebState {
     pub auth: Arc<Auth>,
 }
 
-/// The UI's routes (`/`, `/accounts/...`, `/changes`, `/alerts`, `/budget`, `/jobs`, `/login`,
-/// `/assets/...`), with sessions required everywhere but the login page and the assets, and
-/// security headers on every answer. Merge it with `pforge_http::router` to serve the API
+/// The UI's routes (`/`, `/accounts/...`, `/changes`, `/alerts`, `/budget`, `/jobs`, `/plan`,
+/// `/plan.dot`, `/login`, `/assets/...`), with sessions required everywhere but the login page
+/// and the assets, and security headers on every answer. Merge it with `pforge_http::router` to serve the API
 /// beside it (this router has no fallback of its own).
 pub fn router(state: WebState) -> Router {
     let pages = Router::new()
@@ -63,6 +64,8 @@ pub fn router(state: WebState) -> Router {
         .route("/alerts", get(pages::alerts::page))
         .route("/alerts/retry", post(pages::alerts::retry))
         .route("/budget", get(pages::budget::page))
+        .route("/plan", get(pages::plan::page))
+        .route("/plan.dot", get(pages::plan::dot))
         .route("/jobs", get(pages::jobs::list))
         .route("/jobs/{id}", get(pages::jobs::page))
         .route("/jobs/{id}/events", get(pages::job_events::events))

@@ -152,7 +152,10 @@ fn write_object(out: &mut String, m: &Map<String, Value>, depth: usize) {
     out.push_str("</dl>");
 }
 
-/// A list of records as a table whose columns are the keys in order of first appearance.
+/// A list of records as a table whose columns are the keys in order of first appearance (a
+/// `name` column first: it says what each row is). A table nested inside another value (the
+/// evidence of each technology, say) is folded into a `<details>` whose summary counts its
+/// rows, so that a panel stays a screen or two tall and opens what the reader asks for.
 fn write_table(out: &mut String, items: &[Value], depth: usize) {
     let mut columns: Vec<&str> = Vec::new();
     for i in items {
@@ -163,6 +166,26 @@ fn write_table(out: &mut String, items: &[Value], depth: usize) {
                 }
             }
         }
+    }
+    if let Some(at) = columns.iter().position(|c| *c == "name") {
+        let name = columns.remove(at);
+        columns.insert(0, name);
+    }
+    let folded = depth > 0;
+    if folded {
+        let _ = write!(
+            out,
+            "<details class=\"nested\"><summary>{} {}: {}</summary>",
+            items.len(),
+            if items.len() == 1 { "row" } else { "rows" },
+            escape(
+                &columns
+                    .iter()
+                    .map(|c| humanize(c).to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        );
     }
     // A wide table scrolls inside its wrapper; the wrapper takes keyboard focus so that the
     // scroll is reachable without a mouse (axe: scrollable-region-focusable).
@@ -189,6 +212,9 @@ fn write_table(out: &mut String, items: &[Value], depth: usize) {
     }
     out.push_str("</tbody></table></div>");
     more(out, items.len());
+    if folded {
+        out.push_str("</details>");
+    }
 }
 
 /// One citation as the page shows it.
@@ -281,6 +307,30 @@ mod tests {
         assert!(html.contains("<table"), "{html}");
         assert!(html.contains("<th scope=\"col\">Extra</th>"));
         assert!(html.contains("<td>Algolia</td>"));
+    }
+
+    #[test]
+    fn nested_tables_fold_and_names_come_first() {
+        let html = value(&json!([{
+            "confidence": 100,
+            "evidence": [{"field": "scriptSrc", "matched": "cdn.x"}, {"field": "html", "matched": "y"}],
+            "name": "Algolia",
+        }]));
+        let outer = html.find("<th scope=\"col\">Name</th>").expect(&html);
+        assert!(outer < html.find("<th scope=\"col\">Confidence</th>").expect(&html));
+        assert!(
+            html.contains("<details class=\"nested\"><summary>2 rows: field, matched</summary>"),
+            "{html}"
+        );
+        assert_eq!(
+            html.matches("<details").count(),
+            1,
+            "the top-level table stays open"
+        );
+        assert!(html.ends_with("</table></div>"), "{html}");
+        let one = value(&json!({"evidence": [{"field": "<b>"}]}));
+        assert!(one.contains("<summary>1 row: field</summary>"), "{one}");
+        assert!(one.contains("&lt;b&gt;") && one.contains("</details>"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod changes;
 pub mod history;
 pub mod job_events;
 pub mod jobs;
+pub mod plan;
 
 use crate::auth::Session;
 use crate::error::WebError;
