@@ -177,7 +177,10 @@ pub trait AccountTx: Send {
 
 /// The fields a store keeps its summary with, shared by the store and its transactions.
 #[derive(Debug, Clone, Default)]
-pub struct FieldsCache(Arc<RwLock<Option<(String, Arc<AccountFields>)>>>);
+pub struct FieldsCache(Arc<RwLock<Option<Followed>>>);
+
+/// The fingerprint of the followed fields, and the fields.
+type Followed = (String, Arc<AccountFields>);
 
 impl FieldsCache {
     /// The fields currently followed.
@@ -193,7 +196,7 @@ impl FieldsCache {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some((fingerprint, fields));
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Option<(String, Arc<AccountFields>)>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Option<Followed>> {
         self.0.read().unwrap_or_else(|p| p.into_inner())
     }
 }
