@@ -30,18 +30,9 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "benches"))
+from pforge_binary import binary  # noqa: E402
 MODULES = "m01_company_context,m08_investors"
-
-
-def binary():
-    if os.environ.get("PFORGE"):
-        return os.environ["PFORGE"]
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    for profile in ("release", "debug"):
-        path = os.path.join(target, profile, "pforge")
-        if os.path.exists(path):
-            return path
-    sys.exit("no pforge binary: build it (cargo build --release -p pforge) or set PFORGE")
 
 
 def set_rate(config, provider, per_second, burst):
