@@ -778,7 +778,9 @@ mod tests {
         }
         assert!(big.contains("\"m10_buying_committee\" -> \"m15_strategic_brief\";"));
         assert!(!big.contains("cluster_w6"));
-        assert_eq!(big.matches(" -> ").count(), 44);
+        // 45 dependencies since M13 reads M08's paid head count.
+        assert!(big.contains("\"m08_investors\" -> \"m13_icp_priority\";"));
+        assert_eq!(big.matches(" -> ").count(), 45);
     }
 
     #[test]
