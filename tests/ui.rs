@@ -578,3 +578,96 @@ async fn the_budget_page_shows_real_rate_limit_waits_and_an_open_breaker() {
         row.split_whitespace().collect::<Vec<_>>().join(" ")
     );
 }
+
+/// The budget page says what each run and each module spent this month: the demo's two runs
+/// pay SimilarWeb, Crunchbase and BuiltWith (it sets test keys), and the page lists each run,
+/// linked to its job, and each module with its providers, with the calls and credits the
+/// ledger holds (read here straight from the database).
+#[tokio::test]
+async fn the_budget_page_says_what_each_run_and_module_spent() {
+    let demo = DemoDb::new();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", demo.db().display()))
+        .await
+        .expect("open the demo database");
+    let by_job: Vec<(String, i64, f64)> = sqlx::query_as(
+        "SELECT job_id, COUNT(*), TOTAL(cost) FROM charges WHERE job_id IS NOT NULL \
+         GROUP BY job_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("charges by job");
+    let by_module: Vec<(String, i64, f64)> = sqlx::query_as(
+        "SELECT module, COUNT(*), TOTAL(cost) FROM charges WHERE module IS NOT NULL \
+         GROUP BY module",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("charges by module");
+    let (calls, credits): (i64, f64) = sqlx::query_as("SELECT COUNT(*), TOTAL(cost) FROM charges")
+        .fetch_one(&pool)
+        .await
+        .expect("all charges");
+    pool.close().await;
+    assert_eq!(
+        by_job.len(),
+        2,
+        "the demo's two runs both spent: {by_job:?}"
+    );
+    assert!(by_module.len() >= 2, "{by_module:?}");
+
+    let ui = Ui::start(&demo).await;
+    let s = ui.login().await;
+    let r = s.get("/budget").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let table = |class: &str| {
+        r.body
+            .split(&format!("<table class=\"data {class}\">"))
+            .nth(1)
+            .and_then(|t| t.split("</table>").next())
+            .unwrap_or_else(|| panic!("a {class} table: {}", r.body))
+            .to_string()
+    };
+    let runs = table("runs-spend");
+    for (job, n, total) in &by_job {
+        let run = runs
+            .split("<tr>")
+            .find(|row| row.contains(&format!("/jobs/{job}")))
+            .unwrap_or_else(|| panic!("run {job}, linked to its job: {runs}"));
+        assert!(run.contains(&job[..8]), "{run}");
+        assert!(
+            run.contains(&format!(
+                "<td class=\"num\">{n}</td><td class=\"num\">{total:.2}</td>"
+            )),
+            "{n} calls, {total:.2} credits: {run}"
+        );
+    }
+    assert!(
+        runs.find("demo:epoch2") < runs.find("demo:epoch1"),
+        "newest run first: {runs}"
+    );
+    let modules = table("modules-spend");
+    for (module, n, total) in &by_module {
+        let row = modules
+            .split("<tr>")
+            .find(|row| row.contains(&format!("<td>{module}</td>")))
+            .unwrap_or_else(|| panic!("{module}: {modules}"));
+        assert!(
+            row.contains(&format!(
+                "<td class=\"num\">{n}</td><td class=\"num\">{total:.2}</td>"
+            )),
+            "{module}: {row}"
+        );
+    }
+    assert!(
+        r.body
+            .contains(&format!("{calls} charged calls, {credits:.2} credits")),
+        "{}",
+        r.body
+    );
+    // The chart of credits per module comes before its table.
+    let chart = r
+        .body
+        .find("Credits spent this month, per module")
+        .expect("a chart");
+    assert!(chart < r.body.find("modules-spend").expect("the table"));
+}

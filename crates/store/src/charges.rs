@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::backend::Backend;
-use crate::{ChargeRecord, StoreError};
+use crate::{ChargeRecord, SpendGroup, StoreError};
 
 /// Tolerance for float sums of credits.
 const EPS: f64 = 1e-9;
@@ -73,6 +73,10 @@ pub trait ChargeStore: Backend {
         provider: Option<&str>,
         since: DateTime<Utc>,
     ) -> Result<f64, StoreError>;
+
+    /// Spend at or after `since`, grouped by job, module and provider (in no particular
+    /// order): one grouped read, so the budget page can say what each run and module spent.
+    async fn spend_groups(&self, since: DateTime<Utc>) -> Result<Vec<SpendGroup>, StoreError>;
 
     /// Holds `entry.cost` credits for a call about to be sent, if every cap in `caps` has room
     /// for it, in one transaction that no other holder can interleave with. The hold expires

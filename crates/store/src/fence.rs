@@ -32,8 +32,8 @@ use crate::queue::{QueueItem, QueueStatus};
 use crate::{
     AccountPage, AccountQuery, Alert, AlertStatus, ChangeEvent, ChangePage, ChangeQuery,
     ChargeRecord, ChargeStore, DeriveChanges, ItemStatus, Job, JobStatus, JobStore, NewSnapshot,
-    OutboxStore, PacingStore, QueueStore, SaveOutcome, Snapshot, SnapshotStore, Store, StoreError,
-    Target, TargetStore, WorkItem,
+    OutboxStore, PacingStore, QueueStore, SaveOutcome, Snapshot, SnapshotStore, SpendGroup, Store,
+    StoreError, Target, TargetStore, WorkItem,
 };
 
 /// The claims one worker holds, by (job, domain): what its fenced writes must still find on the
@@ -439,6 +439,18 @@ impl QueueStore for FencedStore {
             .await
     }
 
+    async fn complete_queue_items_done(
+        &self,
+        owner: &str,
+        ids: &[i64],
+    ) -> Result<Vec<i64>, StoreError> {
+        self.fence
+            .retry("closing queue rows", || {
+                self.inner.complete_queue_items_done(owner, ids)
+            })
+            .await
+    }
+
     async fn release_queue_items(&self, owner: &str, ids: &[i64]) -> Result<u64, StoreError> {
         self.fence
             .retry("releasing queue rows", || {
@@ -484,6 +496,10 @@ impl ChargeStore for FencedStore {
         since: DateTime<Utc>,
     ) -> Result<f64, StoreError> {
         self.inner.unknown_since(provider, since).await
+    }
+
+    async fn spend_groups(&self, since: DateTime<Utc>) -> Result<Vec<SpendGroup>, StoreError> {
+        self.inner.spend_groups(since).await
     }
 
     async fn hold_charge(

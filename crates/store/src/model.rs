@@ -332,6 +332,20 @@ pub enum SaveOutcome {
     },
 }
 
+/// Spend of one (job, module, provider) since some time: what the budget page breaks spend down
+/// by, so a user can see what a run and each module cost, not only the totals behind the caps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpendGroup {
+    /// The job that spent (`None`: calls made outside any job).
+    pub job_id: Option<Uuid>,
+    /// The module that made the calls (`None`: calls no module is named for).
+    pub module: Option<String>,
+    pub provider: String,
+    /// Charged calls (held and unknown ones included: they may have been billed).
+    pub calls: i64,
+    pub credits: f64,
+}
+
 /// One charged provider call, persisted so that budget caps hold across runs and processes. The
 /// store only records and sums these; what a charge means is the budget crate's business (its
 /// `Ledger` adapter maps onto [`crate::ChargeStore`]).

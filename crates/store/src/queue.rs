@@ -159,6 +159,34 @@ pub trait QueueStore: Backend {
         Ok(closed)
     }
 
+    /// [`QueueStore::complete_queue_item`] as `Done` for many rows in one transaction: one
+    /// statement closes them all, then each job they belong to is locked and completed if that
+    /// drained it. A worker finishing hundreds of domains a second pays one round trip per batch
+    /// instead of four per domain, and holds each job's lock once per batch, not once per row.
+    /// Returns the ids that were closed (the rest are no longer held by `owner`).
+    async fn complete_queue_items_done(
+        &self,
+        owner: &str,
+        ids: &[i64],
+    ) -> Result<Vec<i64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let closed = tx.close_rows_done(owner, ids).await?;
+        let mut jobs: Vec<Uuid> = closed.iter().map(|(_, job)| *job).collect();
+        jobs.sort_unstable();
+        jobs.dedup();
+        for job in jobs {
+            tx.lock_job(job).await?;
+            tx.finish_if_drained(job).await?;
+        }
+        tx.commit().await?;
+        let mut ids: Vec<i64> = closed.into_iter().map(|(id, _)| id).collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     /// Puts rows `owner` holds but did not start back to `pending` (graceful shutdown), without
     /// counting the claim as an attempt, and wakes idle workers. Returns how many were released.
     async fn release_queue_items(&self, owner: &str, ids: &[i64]) -> Result<u64, StoreError> {
@@ -249,6 +277,14 @@ pub trait QueueTx: Send {
         status: QueueStatus,
         error: Option<&str>,
     ) -> Result<Option<Uuid>, StoreError>;
+
+    /// Closes the listed running rows `owner` holds as `done` in one statement; returns the
+    /// closed ones as `(id, job)`, in no particular order (rows it no longer holds are absent).
+    async fn close_rows_done(
+        &mut self,
+        owner: &str,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, Uuid)>, StoreError>;
 
     /// Puts the listed running rows `owner` holds back to `pending`, lease cleared and the
     /// claim's attempt taken back; returns how many.

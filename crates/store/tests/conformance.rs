@@ -144,6 +144,8 @@ conformance!(
     prune_versions_executes_a_retention_plan,
     data_visible_to_a_second_store,
     queue_enqueue_claim_complete,
+    queue_closes_many_rows_at_once,
+    spend_is_grouped_by_job_module_and_provider,
     queue_concurrent_claims_never_double_claim,
     queue_leases_expire_and_heartbeats_extend,
     queue_release_cancel_prune,
@@ -1323,6 +1325,136 @@ fn domains(n: usize) -> Vec<String> {
 }
 
 const LONG: Duration = Duration::from_secs(60);
+
+/// Closing finished rows in batches: only the holder's running rows close, the others are left
+/// as they are and not reported, and the batch that closes a job's last rows completes it.
+async fn queue_closes_many_rows_at_once(h: Harness) {
+    let store = h.open().await;
+    let job = Uuid::new_v4();
+    store
+        .enqueue_job(job, "cli:enqueue", &no_spec(), &domains(6))
+        .await
+        .unwrap();
+    let mine = store.claim_queue_items("w1", None, 4, LONG).await.unwrap();
+    let theirs = store.claim_queue_items("w2", None, 2, LONG).await.unwrap();
+    assert_eq!((mine.len(), theirs.len()), (4, 2));
+    assert!(store
+        .complete_queue_items_done("w1", &[])
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Three of mine and one of theirs: only mine close.
+    let ask = [mine[2].id, theirs[0].id, mine[0].id, mine[1].id];
+    let mut expected = vec![mine[0].id, mine[1].id, mine[2].id];
+    expected.sort_unstable();
+    assert_eq!(
+        store.complete_queue_items_done("w1", &ask).await.unwrap(),
+        expected
+    );
+    // Closed rows are not closed twice.
+    assert!(store
+        .complete_queue_items_done("w1", &ask)
+        .await
+        .unwrap()
+        .is_empty());
+    let counts = store.queue_counts(job).await.unwrap();
+    assert_eq!(counts[&QueueStatus::Done], 3);
+    assert_eq!(counts[&QueueStatus::Running], 3);
+    assert_eq!(
+        store.get_job(job).await.unwrap().unwrap().status,
+        JobStatus::Running
+    );
+
+    // The last rows, closed together by their holders: the job completes.
+    assert_eq!(
+        store
+            .complete_queue_items_done("w2", &[theirs[0].id, theirs[1].id])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.get_job(job).await.unwrap().unwrap().status,
+        JobStatus::Running,
+        "w1 still holds one"
+    );
+    assert_eq!(
+        store
+            .complete_queue_items_done("w1", &[mine[3].id])
+            .await
+            .unwrap(),
+        vec![mine[3].id]
+    );
+    let done = store.get_job(job).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert!(done.finished_at.is_some());
+    let all_done: BTreeMap<QueueStatus, i64> = [(QueueStatus::Done, 6)].into_iter().collect();
+    assert_eq!(store.queue_counts(job).await.unwrap(), all_done);
+}
+
+/// The budget page's breakdown: charges grouped by (job, module, provider) with their calls
+/// and credits, charges before `since` left out, charges outside any job or module kept.
+async fn spend_is_grouped_by_job_module_and_provider(h: Harness) {
+    let store = h.open().await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let now = chrono::Utc::now();
+    let charge =
+        |job: Option<Uuid>, module: Option<&str>, provider: &str, cost: f64, at| ChargeRecord {
+            provider: provider.into(),
+            module: module.map(str::to_string),
+            domain: Some("a.example".into()),
+            job_id: job,
+            cost,
+            status: "200".into(),
+            at,
+            call_key: None,
+        };
+    for c in [
+        charge(Some(a), Some("m03_traffic"), "similarweb", 1.0, now),
+        charge(Some(a), Some("m03_traffic"), "similarweb", 1.0, now),
+        charge(Some(a), Some("m05_competitors"), "similarweb", 2.0, now),
+        charge(Some(b), Some("m03_traffic"), "similarweb", 1.0, now),
+        charge(None, None, "builtwith", 0.5, now),
+        charge(
+            Some(b),
+            Some("m03_traffic"),
+            "similarweb",
+            7.0,
+            now - chrono::Duration::days(40),
+        ),
+    ] {
+        store.record_charge(&c).await.unwrap();
+    }
+    let mut groups = store
+        .spend_groups(now - chrono::Duration::days(1))
+        .await
+        .unwrap();
+    groups.sort_by(|x, y| {
+        (x.job_id, &x.module, &x.provider).cmp(&(y.job_id, &y.module, &y.provider))
+    });
+    let got: Vec<(Option<Uuid>, Option<&str>, &str, i64, f64)> = groups
+        .iter()
+        .map(|g| {
+            (
+                g.job_id,
+                g.module.as_deref(),
+                g.provider.as_str(),
+                g.calls,
+                g.credits,
+            )
+        })
+        .collect();
+    let mut want = vec![
+        (Some(a), Some("m03_traffic"), "similarweb", 2, 2.0),
+        (Some(a), Some("m05_competitors"), "similarweb", 1, 2.0),
+        (Some(b), Some("m03_traffic"), "similarweb", 1, 1.0),
+        (None, None, "builtwith", 1, 0.5),
+    ];
+    want.sort_by(|x, y| (x.0, x.1, x.2).cmp(&(y.0, y.1, y.2)));
+    assert_eq!(got, want);
+}
 
 async fn queue_enqueue_claim_complete(h: Harness) {
     let store = h.open().await;

@@ -15,7 +15,14 @@ pub struct Bar {
 /// Horizontal bars, one row each, scaled to the largest value, with the value printed.
 pub fn bars(title: &str, bars: &[Bar]) -> String {
     let row = 24.0;
-    let label_w = 90.0;
+    // Room for the longest label (about 7 px a character at the chart's 12 px font), so a
+    // provider such as `wikidata_sparql` is not cut off at the left edge.
+    let longest = bars
+        .iter()
+        .map(|b| b.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let label_w = (longest as f64 * 7.0 + 16.0).clamp(90.0, 260.0);
     let bar_w = 200.0;
     let height = row * bars.len().max(1) as f64 + 8.0;
     let max = bars.iter().map(|b| b.value).fold(0.0, f64::max).max(1.0);
@@ -179,6 +186,20 @@ mod tests {
         assert!(svg.contains("width=\"100.0\""), "{svg}");
         assert!(svg.contains("&lt;b&gt;"));
         assert!(!svg.contains("style="));
+    }
+
+    #[test]
+    fn long_labels_get_room_to_the_left_of_their_bars() {
+        let bar = |label: &str| Bar {
+            label: label.into(),
+            value: 1.0,
+            class: "warn".into(),
+        };
+        // 15 characters: the bars start after 15 * 7 + 16 = 121 px, not the default 90.
+        let svg = bars("waits", &[bar("sec"), bar("wikidata_sparql")]);
+        assert!(svg.contains("<rect class=\"bar warn\" x=\"121\""), "{svg}");
+        let short = bars("waits", &[bar("sec")]);
+        assert!(short.contains("x=\"90\""), "{short}");
     }
 
     #[test]

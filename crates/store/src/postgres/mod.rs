@@ -36,8 +36,8 @@ use crate::backend::{AccountTx, Backend, ChangeFilter, WriteTx};
 use crate::rows::{self, corrupt, Cols, ALERT_COLS, EVENT_COLS, ITEM_COLS, JOB_COLS, SNAP_COLS};
 use crate::{
     Alert, AlertStatus, ChangeEvent, ChargeRecord, ChargeStore, ItemStatus, Job, JobStore,
-    OutboxStore, PacingStore, QueueStatus, QueueStore, Snapshot, SnapshotStore, StoreError, Target,
-    TargetStore, WorkItem,
+    OutboxStore, PacingStore, QueueStatus, QueueStore, Snapshot, SnapshotStore, SpendGroup,
+    StoreError, Target, TargetStore, WorkItem,
 };
 
 /// Schema migrations, embedded so that `pforge` needs no files beside itself.
@@ -384,6 +384,32 @@ impl ChargeStore for PgStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(total)
+    }
+
+    async fn spend_groups(&self, since: DateTime<Utc>) -> Result<Vec<SpendGroup>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT job_id, module, provider, COUNT(*) AS calls, \
+             COALESCE(SUM(cost), 0)::double precision AS credits \
+             FROM charges WHERE at >= $1 GROUP BY job_id, module, provider",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let credits: f64 = row
+                    .try_get("credits")
+                    .map_err(|e| corrupt("charges", format!("column credits: {e}")))?;
+                let c = Cells::new(row, "charges");
+                Ok(SpendGroup {
+                    job_id: c.opt_uuid("job_id")?,
+                    module: c.opt_text("module")?,
+                    provider: c.text("provider")?,
+                    calls: c.int("calls")?,
+                    credits,
+                })
+            })
+            .collect()
     }
 }
 

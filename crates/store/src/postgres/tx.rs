@@ -470,6 +470,30 @@ impl QueueTx for PgTx {
         row.map(queue_job).transpose()
     }
 
+    async fn close_rows_done(
+        &mut self,
+        owner: &str,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, Uuid)>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE queue SET status = 'done', finished_at = date_trunc('microseconds', now()), \
+             error = NULL, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE id = ANY($1) AND lease_owner = $2 AND status = 'running' RETURNING id, job_id",
+        )
+        .bind(ids)
+        .bind(owner)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let id: i64 = row
+                    .try_get("id")
+                    .map_err(|e| crate::rows::corrupt("queue", format!("column id: {e}")))?;
+                Ok((id, queue_job(row)?))
+            })
+            .collect()
+    }
+
     async fn release_rows(&mut self, owner: &str, ids: &[i64]) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE queue SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, \

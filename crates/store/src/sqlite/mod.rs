@@ -36,8 +36,8 @@ use crate::backend::{AccountTx, Backend, ChangeFilter, WriteTx};
 use crate::rows::{self, corrupt, Cols, ALERT_COLS, EVENT_COLS, ITEM_COLS, JOB_COLS, SNAP_COLS};
 use crate::{
     Alert, AlertStatus, ChangeEvent, ChargeRecord, ChargeStore, ItemStatus, Job, JobStore,
-    OutboxStore, PacingStore, QueueStatus, QueueStore, Snapshot, SnapshotStore, StoreError, Target,
-    TargetStore, WorkItem,
+    OutboxStore, PacingStore, QueueStatus, QueueStore, Snapshot, SnapshotStore, SpendGroup,
+    StoreError, Target, TargetStore, WorkItem,
 };
 
 /// Schema migrations, embedded in the binary so that `pforge` needs no files beside itself.
@@ -433,6 +433,31 @@ impl ChargeStore for SqliteStore {
         .fetch_one(&self.reader)
         .await?;
         Ok(total)
+    }
+
+    async fn spend_groups(&self, since: DateTime<Utc>) -> Result<Vec<SpendGroup>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT job_id, module, provider, COUNT(*) AS calls, TOTAL(cost) AS credits \
+             FROM charges WHERE at >= ? GROUP BY job_id, module, provider",
+        )
+        .bind(ts(since))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let credits: f64 = row
+                    .try_get("credits")
+                    .map_err(|e| corrupt("charges", format!("column credits: {e}")))?;
+                let c = Cells::new(row, "charges");
+                Ok(SpendGroup {
+                    job_id: c.opt_uuid("job_id")?,
+                    module: c.opt_text("module")?,
+                    provider: c.text("provider")?,
+                    calls: c.int("calls")?,
+                    credits,
+                })
+            })
+            .collect()
     }
 }
 

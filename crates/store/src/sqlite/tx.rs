@@ -499,6 +499,38 @@ impl QueueTx for SqliteTx {
             .transpose()
     }
 
+    async fn close_rows_done(
+        &mut self,
+        owner: &str,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, Uuid)>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        let now = self.now();
+        for chunk in ids.chunks(CHUNK) {
+            let mut qb =
+                QueryBuilder::<Sqlite>::new("UPDATE queue SET status = 'done', finished_at = ");
+            qb.push_bind(now.clone())
+                .push(", error = NULL, lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ")
+                .push_bind(owner)
+                .push(" AND status = 'running' AND id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(") RETURNING id, job_id");
+            for row in qb.build().fetch_all(&mut *self.tx).await? {
+                let id: i64 = row
+                    .try_get("id")
+                    .map_err(|e| crate::rows::corrupt("queue", format!("column id: {e}")))?;
+                let job: String = row
+                    .try_get("job_id")
+                    .map_err(|e| crate::rows::corrupt("queue", format!("column job_id: {e}")))?;
+                out.push((id, super::parse_uuid("queue", "job_id", &job)?));
+            }
+        }
+        Ok(out)
+    }
+
     async fn release_rows(&mut self, owner: &str, ids: &[i64]) -> Result<u64, StoreError> {
         let mut n = 0;
         for chunk in ids.chunks(CHUNK) {

@@ -48,12 +48,41 @@ pub struct BreakerView {
     pub last_error: String,
 }
 
+/// What one run spent this month.
+pub struct RunSpendView {
+    /// `/jobs/ID` when the job is recorded.
+    pub href: Option<String>,
+    pub name: String,
+    pub started: String,
+    pub calls: i64,
+    pub credits: String,
+    pub top_module: String,
+}
+
+/// What one module spent this month.
+pub struct ModuleSpendView {
+    pub module: String,
+    pub calls: i64,
+    pub credits: String,
+    pub providers: String,
+}
+
+/// Runs listed on the page; the rest are counted.
+const RUNS_LISTED: usize = 20;
+
 /// The budget page.
 #[derive(Template)]
 #[template(path = "budget.html")]
 struct BudgetPage {
     shell: Shell,
     caps: Vec<CapView>,
+    since: String,
+    total_calls: i64,
+    total_credits: String,
+    runs: Vec<RunSpendView>,
+    more_runs: usize,
+    modules: Vec<ModuleSpendView>,
+    modules_chart: String,
     waits: Vec<WaitView>,
     waits_chart: String,
     breakers: Vec<BreakerView>,
@@ -72,6 +101,11 @@ fn seconds(s: f64) -> String {
     }
 }
 
+/// A job id as people compare them: its first eight hex digits.
+fn short_id(id: uuid::Uuid) -> String {
+    id.simple().to_string()[..8].to_string()
+}
+
 /// A breaker's times, to the second: it opens and probes within minutes.
 fn to_the_second(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
@@ -83,6 +117,52 @@ pub async fn page(
     Extension(session): Extension<Session>,
 ) -> Result<Response, WebError> {
     let caps = st.app.budget_status().await?;
+    let spend = st.app.spend_breakdown(RUNS_LISTED).await?;
+    let runs = spend
+        .runs
+        .iter()
+        .map(|r| RunSpendView {
+            href: r.created_at.and(r.job_id).map(|id| format!("/jobs/{id}")),
+            name: match (&r.label, r.job_id) {
+                (Some(label), Some(id)) => format!("{label} · {}", short_id(id)),
+                (None, Some(id)) => format!("{} (no longer recorded)", short_id(id)),
+                _ => "outside any run".into(),
+            },
+            started: r.created_at.map(short_time).unwrap_or_else(|| "—".into()),
+            calls: r.calls,
+            credits: format!("{:.2}", r.credits),
+            top_module: r
+                .top_module
+                .as_ref()
+                .map(|(m, c)| format!("{m} ({c:.2})"))
+                .unwrap_or_else(|| "—".into()),
+        })
+        .collect();
+    let module_bars: Vec<Bar> = spend
+        .modules
+        .iter()
+        .filter(|m| m.credits > 0.0)
+        .map(|m| Bar {
+            label: m.module.clone(),
+            value: (m.credits * 100.0).round() / 100.0,
+            class: "ok".into(),
+        })
+        .collect();
+    let modules_chart = if module_bars.is_empty() {
+        String::new()
+    } else {
+        bars("Credits spent this month, per module", &module_bars)
+    };
+    let modules = spend
+        .modules
+        .iter()
+        .map(|m| ModuleSpendView {
+            module: m.module.clone(),
+            calls: m.calls,
+            credits: format!("{:.2}", m.credits),
+            providers: m.providers.join(", "),
+        })
+        .collect();
     let health = st.app.provider_health(BREAKERS_PER_PROVIDER)?;
     let waits: Vec<WaitView> = health
         .iter()
@@ -140,6 +220,13 @@ pub async fn page(
                 resets_at: short_time(c.resets_at),
             })
             .collect(),
+        since: spend.since.format("%-d %B %Y").to_string(),
+        total_calls: spend.calls,
+        total_credits: format!("{:.2}", spend.credits),
+        runs,
+        more_runs: spend.more_runs,
+        modules,
+        modules_chart,
         waits,
         waits_chart,
         breakers,
