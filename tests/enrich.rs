@@ -530,3 +530,101 @@ async fn retention_prunes_old_versions_never_the_latest_and_keeps_patches_consis
         String::from_utf8_lossy(&old.stderr)
     );
 }
+
+/// Issue 16: on a simulated Wikidata (benches/wikidata/gen_fixtures.py), the estimate counts
+/// the name search only for the domains that need it and predicts the batch requests that the
+/// entities and the shared labels become, close to what the run then makes, with the config's
+/// `[estimate]` numbers set to the simulated world's parameters.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_estimate_predicts_batched_wikidata_calls() {
+    const N: usize = 100;
+    let sb = Sandbox::new();
+    let world = sb.dir.path().join("world");
+    let gen = std::process::Command::new("python3")
+        .arg(repo().join("benches/wikidata/gen_fixtures.py"))
+        .arg(&world)
+        .arg(N.to_string())
+        .status()
+        .expect("python3 runs benches/wikidata/gen_fixtures.py");
+    assert!(gen.success());
+    // The world's parameters (see gen_fixtures.py): every tenth domain found by name, every
+    // item listing investors, 78 facet items and 100 investors shared; a local server.
+    let cfg = std::fs::read_to_string(sb.config()).expect("config");
+    let mut cfg = cfg
+        .replace("latency_ms = 300.0", "latency_ms = 1.0")
+        .replace("wikidata_name_search = 0.5", "wikidata_name_search = 0.1")
+        .replace("wikidata_item_found = 0.5", "wikidata_item_found = 1.0")
+        .replace(
+            "wikidata_lists_investors = 0.2",
+            "wikidata_lists_investors = 1.0",
+        )
+        .replace(
+            "wikidata_company_facets = 2000",
+            "wikidata_company_facets = 78",
+        )
+        .replace("wikidata_investors = 3000", "wikidata_investors = 100");
+    // The query service is not the subject: let it answer at once.
+    cfg = cfg.replacen(
+        "cache_ttl_secs = 86400\nrate_limit = { per_second = 2.0, burst = 2 }\n",
+        "cache_ttl_secs = 86400\nrate_limit = { per_second = 2000.0, burst = 100 }\n",
+        1,
+    );
+    std::fs::write(sb.config(), cfg).expect("write config");
+    let list = world.join("domains.csv");
+    let list = list.to_str().expect("utf-8 path");
+    let modules = "m01_company_context,m08_investors";
+    let estimate = json(&sb.pforge(&["plan", "--estimate", list, "--modules", modules, "--json"]));
+    assert_eq!(estimate["domains"], N, "{estimate}");
+    let wd = &estimate["providers"]["wikidata"];
+    let items = wd["items"].as_array().expect("items of batchable calls");
+    let entities = items
+        .iter()
+        .find(|i| i["endpoint"].as_str().is_some_and(|e| e.contains("claims")))
+        .expect("the entities group");
+    assert_eq!(entities["items"], N, "{estimate}");
+    assert_eq!(entities["max_items"], 50, "{estimate}");
+    assert!(estimate["basis"]
+        .as_str()
+        .is_some_and(|b| b.contains("simulated")));
+
+    let server = fixtures(&world, 1).await;
+    let out = sb.pforge(&[
+        "enrich",
+        "--file",
+        list,
+        "--fixtures-url",
+        &server.url(),
+        "--modules",
+        modules,
+        "--json",
+        "--no-progress",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats = server.stats();
+    for provider in ["homepage", "wikidata_sparql"] {
+        assert_eq!(
+            estimate["providers"][provider]["calls"].as_u64(),
+            Some(stats.provider_hits(provider)),
+            "{provider}: {estimate}"
+        );
+    }
+    // Batching depends on the run's timing: on a quiet machine the prediction is within a few
+    // percent (benches/wikidata/run.py measures it at 1,000 domains), but a loaded machine
+    // slows the debug binary's own work between calls, which `latency_ms = 1` does not cover,
+    // and batches then carry fewer items (seen: 84 made for 46 predicted while a release
+    // build ran). So only the order of magnitude is asserted here.
+    let (predicted, made) = (
+        wd["calls"].as_u64().expect("wikidata calls") as f64,
+        stats.provider_hits("wikidata") as f64,
+    );
+    assert!(
+        predicted <= made * 1.25 && made <= predicted * 2.5,
+        "wikidata: predicted {predicted}, made {made}: {estimate}"
+    );
+    // Unbatched (no rule) the estimate would have said about 4 calls a domain.
+    assert!(predicted < 1.0 * N as f64, "{estimate}");
+}

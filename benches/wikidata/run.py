@@ -11,8 +11,10 @@ context, M08 investors) on fresh SQLite files:
    the rate changes no answer).
 
 It prints the calls the fixture server counted per provider, Wikidata calls per domain, what
-`pforge plan --estimate` predicted for the same list (asked before the first run, on the empty
-database), and whether the two runs stored identical data for every (domain, module).
+`pforge plan --estimate` predicted for the same list with the same config (asked before each
+run, on its empty database; the config's [estimate] numbers are set to the simulated world's
+parameters, see with_world) and the error, and whether the two runs stored identical data for
+every (domain, module).
 
 Usage: benches/wikidata/run.py [N] (default 1000). PFORGE names the binary (default
 $CARGO_TARGET_DIR or target, release then debug).
@@ -59,6 +61,33 @@ def without_batching(config):
     return new
 
 
+def set_key(config, key, value):
+    """Sets `key = value` where the config has exactly one `key = ...` line."""
+    new, n = re.subn(r"(?m)^%s = .*$" % re.escape(key), f"{key} = {value}", config)
+    if n != 1:
+        sys.exit(f"config: {n} lines set {key}")
+    return new
+
+
+def with_world(config, n):
+    """The [estimate] numbers of the simulated world, as a user who knows their list sets them.
+
+    They are gen_fixtures.py's parameters, not fitted to any run: every tenth domain is unknown
+    to the query service (name search); every domain has an item listing investors and owners;
+    its item refers to 1 of 50 headquarters, 20 industries, 5 countries and (every fourth) 3
+    exchanges (78 facet items), and to 100 investors/owners. Requests to the local fixture server
+    take about a millisecond.
+    """
+    searched = sum(1 for i in range(n) if i % 10 == 9)
+    config = set_key(config, "latency_ms", 1.0)
+    config = set_key(config, "wikidata_name_search", searched / n)
+    config = set_key(config, "wikidata_item_found", 1.0)
+    config = set_key(config, "wikidata_lists_investors", 1.0)
+    config = set_key(config, "wikidata_company_facets", 50 + 20 + 5 + 3)
+    config = set_key(config, "wikidata_investors", 100)
+    return config
+
+
 def stats(url):
     with urllib.request.urlopen(url + "/__stats") as r:
         return json.load(r)
@@ -90,10 +119,10 @@ def run(pforge, work, config_text, csv, url, label):
         f.write(config_text)
     db = os.path.join(work, f"{label}.db")
     env = dict(os.environ, PFORGE_CONFIG=config, PFORGE_DATABASE_URL=f"sqlite://{db}?mode=rwc")
-    estimate = None
-    if label == "batched":
-        out = subprocess.run([pforge, "plan", "--estimate", csv, "--modules", MODULES, "--json"], env=env, check=True, capture_output=True, text=True)
-        estimate = json.loads(out.stdout)
+    started = time.monotonic()
+    out = subprocess.run([pforge, "plan", "--estimate", csv, "--modules", MODULES, "--json"], env=env, check=True, capture_output=True, text=True)
+    estimate = json.loads(out.stdout)
+    estimate["wall_seconds"] = time.monotonic() - started
     reset(url)
     started = time.monotonic()
     subprocess.run(
@@ -118,6 +147,7 @@ def main():
     base = without_section(without_section(base, "[providers.crunchbase]"), "[budget.providers.crunchbase]")
     # Relative paths in the config are relative to its folder; the copies live elsewhere.
     base = base.replace('fingerprints = "fingerprints"', 'fingerprints = %s' % json.dumps(os.path.join(ROOT, "config", "fingerprints")))
+    base = with_world(base, n)
     unbatched = set_rate(without_batching(base), "wikidata", 2000.0, 100)
     with tempfile.TemporaryDirectory(prefix="pforge-wikidata-") as work:
         fixtures = os.path.join(work, "fixtures")
@@ -126,18 +156,29 @@ def main():
         server = subprocess.Popen([pforge, "fixtures", "serve", "--dir", fixtures], stdout=subprocess.PIPE, text=True)
         try:
             url = server.stdout.readline().strip()
-            b_calls, b_secs, b_data, estimate = run(pforge, work, base, csv, url, "batched")
-            u_calls, u_secs, u_data, _ = run(pforge, work, unbatched, csv, url, "unbatched")
+            b_calls, b_secs, b_data, b_est = run(pforge, work, base, csv, url, "batched")
+            u_calls, u_secs, u_data, u_est = run(pforge, work, unbatched, csv, url, "unbatched")
         finally:
             server.terminate()
-    predicted = {p: e["calls"] for p, e in estimate["providers"].items()}
+    b_pred = {p: e["calls"] for p, e in b_est["providers"].items()}
+    u_pred = {p: e["calls"] for p, e in u_est["providers"].items()}
     print(f"pforge: {pforge}")
     print(f"{n} synthetic domains, modules {MODULES}")
-    print(f"{'provider':<18}{'batched':>10}{'unbatched':>11}{'estimate':>10}{'est/batched':>13}")
-    for p in sorted(set(b_calls) | set(u_calls) | set(predicted)):
-        b, u, e = b_calls.get(p, 0), u_calls.get(p, 0), predicted.get(p, 0)
-        ratio = f"{e / b:.3f}" if b else "-"
-        print(f"{p:<18}{b:>10}{u:>11}{e:>10}{ratio:>13}")
+    print(f"{'provider':<18}{'batched':>9}{'estimate':>10}{'error':>9}{'unbatched':>11}{'estimate':>10}{'error':>9}")
+
+    def err(pred, real):
+        return f"{100.0 * (pred - real) / real:+.1f}%" if real else "-"
+
+    for p in sorted(set(b_calls) | set(u_calls) | set(b_pred) | set(u_pred)):
+        b, u = b_calls.get(p, 0), u_calls.get(p, 0)
+        be, ue = b_pred.get(p, 0), u_pred.get(p, 0)
+        print(f"{p:<18}{b:>9}{be:>10}{err(be, b):>9}{u:>11}{ue:>10}{err(ue, u):>9}")
+    for label, est in (("batched", b_est), ("unbatched", u_est)):
+        for p, e in est["providers"].items():
+            for i in e.get("items", []):
+                print(f"  estimate {label} {p}: {i['items']} items in {i['calls']} calls: {i['endpoint']}")
+        sim = est.get("simulated_seconds")
+        print(f"  estimate {label}: simulated {sim if sim is None else round(sim, 1)} s, answered in {est['wall_seconds']:.2f} s")
     wd_b, wd_u = b_calls.get("wikidata", 0), u_calls.get("wikidata", 0)
     print(f"Wikidata calls per domain: batched {wd_b / n:.3f}, unbatched {wd_u / n:.3f}")
     print(f"enrich wall time: batched {b_secs:.1f} s (Wikidata at 5 req/s), unbatched {u_secs:.1f} s (2000 req/s)")
@@ -147,7 +188,7 @@ def main():
         print(f"  differs: {k}")
     report = {
         "domains": n,
-        "calls": {"batched": b_calls, "unbatched": u_calls, "estimate": predicted},
+        "calls": {"batched": b_calls, "unbatched": u_calls, "estimate_batched": b_pred, "estimate_unbatched": u_pred},
         "wikidata_calls_per_domain": {"batched": wd_b / n, "unbatched": wd_u / n},
         "identical": not differ,
     }

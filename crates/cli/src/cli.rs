@@ -170,6 +170,10 @@ pub struct PlanArgs {
     pub json: bool,
     /// Predict the calls, cost per provider and shortest duration of enriching the domains in
     /// this file (`-` for standard input), skipping modules that are still fresh. Spends nothing.
+    /// Calls only some domains make count for the share of domains `[estimate.shares]` gives;
+    /// calls carrying ids that a `[[providers.X.batch]]` rule merges across domains are
+    /// simulated (cache, batch windows, rate limits), with the items shared across domains
+    /// drawn from `[estimate.pools]`. The output names the basis and the numbers used.
     #[arg(long, value_name = "FILE", conflicts_with = "dot")]
     pub estimate: Option<PathBuf>,
     /// Only these modules (and what they depend on); comma-separated ids.

@@ -49,6 +49,38 @@ pub struct ExpectedCall {
     /// Path (or a stable label) of the endpoint; also used for per-endpoint costs.
     pub endpoint: String,
     pub scope: CallScope,
+    /// Set when only some runs make the call (a fallback made when an earlier lookup found
+    /// nothing, or a lookup that needs something an earlier call may not have found): the key
+    /// of `[estimate.shares]` in the config that says which share of runs do. `None`: every run.
+    /// Without it an estimate counts fallbacks as always made and overshoots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<String>,
+    /// Set for calls that carry items (ids) the gateway may batch across domains: the request
+    /// and its items, so the estimate can find the provider's `[[providers.X.batch]]` rule and
+    /// predict the batch requests the items become instead of one call per domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<ExpectedItems>,
+}
+
+/// The items a batchable call asks for (see [`ExpectedCall::items`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ExpectedItems {
+    /// The request's path, as the module sends it (`/w/api.php`).
+    pub path: String,
+    /// The request's parameters other than the items' own one, as the module sends them: they
+    /// select the batch rule (its `match`) and the group items are merged in (calls whose other
+    /// parameters differ are never merged).
+    pub query: Vec<(String, String)>,
+    /// The parameter holding the items (`ids`).
+    pub param: String,
+    /// How many items one call typically asks for.
+    pub count: u32,
+    /// `None`: the items are the domain's own (its entity), asked by no other domain, though
+    /// other modules of the same domain may ask them again (then the cache answers). `Some`: the
+    /// key of `[estimate.pools]` naming how many distinct items all domains draw theirs from
+    /// (cities, industries, investors: shared, so fetched once per run and then cached).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
 }
 
 impl ExpectedCall {
@@ -58,6 +90,8 @@ impl ExpectedCall {
             provider: provider.into(),
             endpoint: endpoint.into(),
             scope: CallScope::PerDomain,
+            share: None,
+            items: None,
         }
     }
 
@@ -67,6 +101,46 @@ impl ExpectedCall {
             provider: provider.into(),
             endpoint: endpoint.into(),
             scope: CallScope::PerRun,
+            share: None,
+            items: None,
+        }
+    }
+
+    /// Made by only the share of runs that `[estimate.shares]` gives under `key`.
+    pub fn only_for(mut self, key: &str) -> Self {
+        self.share = Some(key.into());
+        self
+    }
+
+    /// Carries items the gateway may batch (see [`ExpectedItems`]).
+    pub fn with_items(mut self, items: ExpectedItems) -> Self {
+        self.items = Some(items);
+        self
+    }
+}
+
+impl ExpectedItems {
+    /// `count` items of the domain's own, in parameter `param` of a request to `path` with the
+    /// other parameters `query`.
+    pub fn own(path: &str, query: &[(&str, &str)], param: &str, count: u32) -> Self {
+        ExpectedItems {
+            path: path.into(),
+            query: query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            param: param.into(),
+            count,
+            pool: None,
+        }
+    }
+
+    /// Like [`ExpectedItems::own`], but drawn from the items all domains share, `pool` naming
+    /// their number in `[estimate.pools]`.
+    pub fn shared(path: &str, query: &[(&str, &str)], param: &str, count: u32, pool: &str) -> Self {
+        ExpectedItems {
+            pool: Some(pool.into()),
+            ..ExpectedItems::own(path, query, param, count)
         }
     }
 }

@@ -125,15 +125,23 @@ impl Module for CompanyContext {
         &self.spec
     }
 
-    /// The homepage (shared with the tech stack) plus, at most, a Wikidata search, the
-    /// candidates' entities and their labels.
+    /// The homepage (shared with the tech stack), the query service, then the calls only some
+    /// domains make (their shares are policy: `[estimate.shares]`): the name search, the
+    /// candidates' entities and their labels, the last two batchable across domains.
     fn expected_calls(&self) -> Vec<ExpectedCall> {
         vec![
             ExpectedCall::per_domain("homepage", "/"),
             ExpectedCall::per_domain(wikidata::SPARQL_PROVIDER, "/sparql"),
-            ExpectedCall::per_domain("wikidata", "search"),
-            ExpectedCall::per_domain("wikidata", "entities"),
-            ExpectedCall::per_domain("wikidata", "labels"),
+            // Only when the query service finds no item by the official website.
+            ExpectedCall::per_domain("wikidata", "search").only_for(wikidata::SHARE_NAME_SEARCH),
+            // The candidate entity (usually one), then the labels of the headquarters,
+            // industry, country and exchange it refers to: items shared across companies.
+            ExpectedCall::per_domain("wikidata", "entities")
+                .only_for(wikidata::SHARE_ITEM_FOUND)
+                .with_items(wikidata::expected_entities(1)),
+            ExpectedCall::per_domain("wikidata", "labels")
+                .only_for(wikidata::SHARE_ITEM_FOUND)
+                .with_items(wikidata::expected_labels(3, wikidata::POOL_FACETS)),
         ]
     }
 

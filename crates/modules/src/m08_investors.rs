@@ -14,7 +14,8 @@ use crate::m07_strategic_triggers::{set_cited_set, with_tagged_sources};
 use async_trait::async_trait;
 use pforge_budget::Call;
 use pforge_core::{
-    Citation, Domain, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec, SetArray,
+    Citation, Domain, ExpectedCall, Module, ModuleContext, ModuleError, ModuleOutput, ModuleSpec,
+    SetArray,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -52,6 +53,12 @@ impl Investors {
         }
     }
 }
+
+/// `[estimate.shares]` key: share of Wikidata items that list investors or owners (M08 asks
+/// their labels).
+const SHARE_INVESTORS: &str = "wikidata_lists_investors";
+/// `[estimate.pools]` key: distinct investors and owners the items refer to.
+const POOL_INVESTORS: &str = "wikidata_investors";
 
 impl Default for Investors {
     fn default() -> Self {
@@ -330,6 +337,20 @@ fn add_investor(list: &mut Vec<Value>, name: &str, source: &str, extra: Value) {
 impl Module for Investors {
     fn spec(&self) -> &ModuleSpec {
         &self.spec
+    }
+
+    /// M01's entity again (the gateway's cache answers it), the labels of the investors and
+    /// owners it lists (shared across companies, batchable), and Crunchbase when keyed.
+    fn expected_calls(&self) -> Vec<ExpectedCall> {
+        vec![
+            ExpectedCall::per_domain(wikidata::PROVIDER, "entities")
+                .only_for(wikidata::SHARE_ITEM_FOUND)
+                .with_items(wikidata::expected_entities(1)),
+            ExpectedCall::per_domain(wikidata::PROVIDER, "investor labels")
+                .only_for(SHARE_INVESTORS)
+                .with_items(wikidata::expected_labels(3, POOL_INVESTORS)),
+            ExpectedCall::per_domain(CRUNCHBASE, ID),
+        ]
     }
 
     async fn run(&self, ctx: &ModuleContext) -> Result<ModuleOutput, ModuleError> {

@@ -24,6 +24,10 @@ use pforge_core::Domain;
 use pforge_orchestrator::{EventSink, Executor, ExecutorConfig, RunSummary};
 use pforge_store::{Job, JobStatus};
 use serde::Serialize;
+
+/// Domains in progress per permit when a job runs in this process (`pforge enrich`): enough
+/// to keep every permit busy while dependents wait. `plan --estimate` simulates the same.
+pub(crate) const LOCAL_DOMAINS_PER_PERMIT: usize = 4;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
@@ -136,7 +140,9 @@ impl Jobs {
         let gateway = self.app.gateway_for_spend_cap(spec.max_spend)?;
         // What the input file says about each domain (its own name, pins) reaches the modules.
         let hints = pforge_core::HintBook::default();
-        let executor = self.executor(&spec, gateway, 4)?.with_hints(hints.clone());
+        let executor = self
+            .executor(&spec, gateway, LOCAL_DOMAINS_PER_PERMIT)?
+            .with_hints(hints.clone());
         let mut items = input::spawn_reader_with_hints(source, Some(hints)).await?;
         let store = self.app.store().clone();
         let job_id = Uuid::new_v4();

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod brief;
 pub mod budget;
 pub mod estimate;
+mod estimate_sim;
 pub mod history;
 pub mod intelligence;
 pub mod jobs;
@@ -14,7 +15,7 @@ pub mod targets;
 
 pub use accounts::{account_fields, AccountFilter, MAX_ACCOUNTS_PAGE};
 pub use brief::{Brief, BRIEF_MODULE};
-pub use estimate::{Estimate, ProviderEstimate};
+pub use estimate::{Assumption, Estimate, ItemsEstimate, ProviderEstimate};
 pub use history::{ChangeFilter, VersionDiff, VersionEntry, MAX_PAGE};
 pub use intelligence::{DomainIntel, ModuleIntel};
 pub use jobs::{parse_job_id, JobProgress};

@@ -25,6 +25,9 @@ pub struct Config {
     /// Spending caps (`[budget]`).
     #[serde(default)]
     pub budget: pforge_budget::BudgetConfig,
+    /// What `pforge plan --estimate` cannot know from the modules (`[estimate]`).
+    #[serde(default)]
+    pub estimate: EstimateConfig,
     /// `pforge daemon`: server, token, schedules, refresh (`[daemon]`).
     #[serde(default)]
     pub daemon: super::daemon::DaemonConfig,
@@ -67,6 +70,64 @@ fn default_concurrency() -> usize {
 
 fn default_module_timeout() -> f64 {
     60.0
+}
+
+/// `[estimate]`: the policy numbers of `pforge plan --estimate`, where the answer depends on
+/// the data (which share of domains needs a fallback, how many items they share) rather than
+/// on the modules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EstimateConfig {
+    /// Seconds a request takes to answer, in milliseconds: while requests are held, other
+    /// domains' items queue for the next batch.
+    #[serde(default = "default_latency_ms")]
+    pub latency_ms: f64,
+    /// Share of domains (0..1) making each conditional call, by the key the module names.
+    #[serde(default)]
+    pub shares: BTreeMap<String, f64>,
+    /// Distinct shared items, by the key the module names.
+    #[serde(default)]
+    pub pools: BTreeMap<String, u64>,
+}
+
+impl Default for EstimateConfig {
+    fn default() -> Self {
+        EstimateConfig {
+            latency_ms: default_latency_ms(),
+            shares: BTreeMap::new(),
+            pools: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_latency_ms() -> f64 {
+    300.0
+}
+
+impl EstimateConfig {
+    /// Refuses shares outside 0..1, empty pools and negative latencies, naming the key.
+    pub fn validate(&self) -> AppResult<()> {
+        if !(self.latency_ms.is_finite() && self.latency_ms >= 0.0) {
+            return Err(AppError::config(
+                "[estimate] latency_ms must be a number of milliseconds, 0 or more",
+            ));
+        }
+        for (k, v) in &self.shares {
+            if !(0.0..=1.0).contains(v) {
+                return Err(AppError::config(format!(
+                    "[estimate.shares] {k} = {v}: a share is between 0 and 1"
+                )));
+            }
+        }
+        for (k, v) in &self.pools {
+            if *v == 0 {
+                return Err(AppError::config(format!(
+                    "[estimate.pools] {k} = 0: a pool holds at least one item"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[modules.<id>]`: settings every module has.

@@ -8,7 +8,9 @@ mod config;
 mod daemon;
 pub mod embedded;
 
-pub use config::{parse_duration, Config, DurationError, ModuleSettings, RunConfig, EMBEDDED};
+pub use config::{
+    parse_duration, Config, DurationError, EstimateConfig, ModuleSettings, RunConfig, EMBEDDED,
+};
 pub use daemon::{
     DaemonConfig, DaemonSettings, Refresh, RefreshConfig, ScheduleConfig, DEFAULT_BIND,
     DEFAULT_TOKEN_ENV,
@@ -81,6 +83,7 @@ impl Settings {
         }
         let versioning = config.versioning()?;
         let ttls = config.ttls()?;
+        config.estimate.validate()?;
         let concurrency = sources.concurrency.unwrap_or(config.run.concurrency);
         if concurrency == 0 {
             return Err(AppError::config(

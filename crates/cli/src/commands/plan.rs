@@ -52,7 +52,8 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// Prints the estimate as a table.
+/// Prints the estimate as a table: per provider, then the items of batchable calls and the
+/// requests they become, then what the numbers rest on.
 fn print_estimate(e: &Estimate) {
     println!(
         "{} domain(s) ({} invalid line(s)); {} module run(s), {} skipped as fresh",
@@ -67,9 +68,29 @@ fn print_estimate(e: &Estimate) {
             "{:<14} {:>8} {:>10.2} {:>11.1}s",
             id, p.calls, p.cost, p.min_seconds
         );
+        for i in &p.items {
+            let rule = match i.max_items {
+                Some(max) => format!("batched, at most {max} a call"),
+                None => "no batch rule: one call per set".into(),
+            };
+            println!(
+                "  {:>8} item(s) in {:>6} call(s) ({rule}): {}",
+                i.items, i.calls, i.endpoint
+            );
+        }
     }
     println!(
         "total cost {:.2} credits; shortest possible duration {:.1}s (rate limits)",
         e.total_cost, e.min_seconds
     );
+    if let Some(s) = e.simulated_seconds {
+        println!("simulated duration {s:.1}s");
+    }
+    println!("basis: {}", e.basis);
+    for a in &e.assumptions {
+        match a.value {
+            Some(v) => println!("  {} {} = {} ({})", a.kind, a.key, v, a.basis),
+            None => println!("  {} {}: {}", a.kind, a.key, a.basis),
+        }
+    }
 }

@@ -16,7 +16,7 @@
 
 use crate::clients::cite::attempted;
 use pforge_budget::{Call, GatewayError, Response};
-use pforge_core::{Citation, ModuleContext, ModuleError};
+use pforge_core::{Citation, ExpectedItems, ModuleContext, ModuleError};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -28,6 +28,47 @@ pub(crate) const SPARQL_PROVIDER: &str = "wikidata_sparql";
 const ENTITY_PROPS: &str = "labels|descriptions|claims";
 /// How many name-search hits are asked for.
 const SEARCH_LIMIT: &str = "7";
+
+/// `[estimate.shares]` key: share of domains whose item the query service does not find by
+/// its official website, so that M01 searches by name.
+pub(crate) const SHARE_NAME_SEARCH: &str = "wikidata_name_search";
+/// `[estimate.shares]` key: share of domains with a Wikidata item (entities and labels asked).
+pub(crate) const SHARE_ITEM_FOUND: &str = "wikidata_item_found";
+/// `[estimate.pools]` key: distinct headquarters, industries, countries and exchanges the
+/// companies' items refer to (M01 asks their labels).
+pub(crate) const POOL_FACETS: &str = "wikidata_company_facets";
+
+/// What [`entities`] sends for `count` ids, for `Module::expected_calls` (the estimate finds
+/// the batch rule from it): kept next to the request so the two cannot drift apart.
+pub(crate) fn expected_entities(count: u32) -> ExpectedItems {
+    ExpectedItems::own(
+        "/w/api.php",
+        &[
+            ("action", "wbgetentities"),
+            ("props", ENTITY_PROPS),
+            ("languages", "en"),
+            ("format", "json"),
+        ],
+        "ids",
+        count,
+    )
+}
+
+/// What [`labels`] sends for `count` ids drawn from the shared items of `pool`.
+pub(crate) fn expected_labels(count: u32, pool: &str) -> ExpectedItems {
+    ExpectedItems::shared(
+        "/w/api.php",
+        &[
+            ("action", "wbgetentities"),
+            ("props", "labels"),
+            ("languages", "en"),
+            ("format", "json"),
+        ],
+        "ids",
+        count,
+        pool,
+    )
+}
 
 /// Why a Wikidata lookup gave nothing usable.
 #[derive(Debug)]
