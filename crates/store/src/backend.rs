@@ -38,6 +38,13 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         filter: &ChangeFilter,
     ) -> Result<Vec<ChangeEvent>, StoreError>;
+
+    /// After a rebuild of the accounts summary committed: refreshes what the planner knows of
+    /// the summary tables, which the rebuild changed wholesale (a database analyzed with six
+    /// accounts and rebuilt with 100,000 would otherwise be planned as six).
+    async fn summary_rebuilt(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// One write transaction: every primitive of every concern, then commit.

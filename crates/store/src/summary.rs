@@ -226,8 +226,14 @@ pub async fn ensure<B: Backend + ?Sized>(
     if recorded.as_deref() != Some(print.as_str()) {
         rebuild(tx.as_mut(), fields).await?;
         tx.set_summary_meta(&print, &json).await?;
+        tx.commit().await?;
+        // Only the plans depend on it: a failure is no reason to fail the query.
+        if let Err(e) = backend.summary_rebuilt().await {
+            tracing::warn!(error = %e, "refreshing the accounts summary's statistics failed");
+        }
+    } else {
+        tx.commit().await?;
     }
-    tx.commit().await?;
     cache.set(print, Arc::new(fields.clone()));
     Ok(())
 }

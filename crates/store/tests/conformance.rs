@@ -164,6 +164,7 @@ conformance!(
     accounts_summary_follows_targets_and_removal,
     accounts_summary_rebuilds_for_other_fields,
     accounts_summary_rebuilds_an_old_database,
+    accounts_filters_match_exactly_at_the_edges,
     fenced_writes_need_the_claim,
 );
 
@@ -2938,6 +2939,128 @@ async fn accounts_summary_rebuilds_an_old_database(h: Harness) {
     assert_eq!(beta.intent_history, [30, 35]);
     assert_eq!(runs(&store, "Algolia").await, ["acme.io"]);
     assert_eq!(page.by_tier[0], (Some("A".to_string()), 1));
+}
+
+/// The fast paths of the filters (issue 13: a technology list on the row, a precomputed
+/// lowercase search text, the counting index) match exactly what the plain definitions do:
+/// a text never matches across the domain and the name, `%` and `_` stay wildcards, a
+/// technology name holding the row list's separator is still found, descending sorts keep
+/// missing values last, and the counts add up to the total.
+async fn accounts_filters_match_exactly_at_the_edges(h: Harness) {
+    let store = h.open().await;
+    for (d, name, intent, tech) in [
+        (
+            "alpha.io",
+            Some("Corp One"),
+            Some(10),
+            vec!["Algolia", "A\u{1f}B"],
+        ),
+        ("beta.com", Some("50% Off"), None, vec!["algolia"]),
+        ("gamma.io", None, Some(90), vec!["React"]),
+        ("delta.io", Some("Io_Corp"), Some(50), vec![]),
+    ] {
+        if let Some(name) = name {
+            store
+                .save_snapshot(&data_snap(d, "co", json!({"name": name})), &NoDerivation)
+                .await
+                .unwrap();
+        }
+        let techs: Vec<Value> = tech.iter().map(|t| json!({"name": t})).collect();
+        store
+            .save_snapshot(
+                &data_snap(d, "tech", json!({"technologies": techs})),
+                &NoDerivation,
+            )
+            .await
+            .unwrap();
+        if let Some(score) = intent {
+            store
+                .save_snapshot(
+                    &data_snap(d, "intent", json!({"score": score, "level": "warm"})),
+                    &NoDerivation,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let list = |q: AccountQuery| {
+        let store = store.clone();
+        async move {
+            let p = store.list_accounts(&q).await.unwrap();
+            let tiers: i64 = p.by_tier.iter().map(|(_, n)| n).sum();
+            let bands: i64 = p.by_intent_band.iter().map(|(_, n)| n).sum();
+            assert_eq!((tiers, bands), (p.total, p.total), "{q:?}");
+            p.rows.into_iter().map(|r| r.domain).collect::<Vec<_>>()
+        }
+    };
+    let text = |t: &str| AccountQuery {
+        text: Some(t.into()),
+        ..account_query()
+    };
+    let tech = |t: &str| AccountQuery {
+        technology: Some(t.into()),
+        ..account_query()
+    };
+    assert!(
+        list(text("iocorp")).await.is_empty(),
+        "not across domain and name"
+    );
+    assert!(
+        list(text("io corp")).await.is_empty(),
+        "not across domain and name"
+    );
+    assert_eq!(
+        list(text("IO_CORP")).await,
+        ["delta.io"],
+        "_ is one character of one column"
+    );
+    assert_eq!(
+        list(text("io%one")).await,
+        Vec::<String>::new(),
+        "% stays in one column"
+    );
+    assert_eq!(list(text("0%")).await, ["beta.com"]);
+    assert_eq!(list(text("% off")).await, ["beta.com"]);
+    assert_eq!(
+        list(text(".IO")).await,
+        ["alpha.io", "delta.io", "gamma.io"]
+    );
+    assert_eq!(list(tech("ALGOLIA")).await, ["alpha.io", "beta.com"]);
+    assert_eq!(list(tech("a\u{1f}b")).await, ["alpha.io"]);
+    assert!(list(tech("a")).await.is_empty(), "a whole name, not a part");
+    assert!(list(tech("b")).await.is_empty(), "a whole name, not a part");
+    assert_eq!(list(tech("react")).await, ["gamma.io"]);
+    let by_intent = |descending: bool| AccountQuery {
+        sort: AccountSort::IntentScore,
+        descending,
+        ..account_query()
+    };
+    assert_eq!(
+        list(by_intent(true)).await,
+        ["gamma.io", "delta.io", "alpha.io", "beta.com"],
+        "missing last"
+    );
+    assert_eq!(
+        list(by_intent(false)).await,
+        ["alpha.io", "delta.io", "gamma.io", "beta.com"],
+        "missing last"
+    );
+    let by_name = AccountQuery {
+        sort: AccountSort::Name,
+        descending: true,
+        ..account_query()
+    };
+    assert_eq!(
+        list(by_name).await,
+        ["delta.io", "alpha.io", "beta.com", "gamma.io"],
+        "missing last"
+    );
+    let min = AccountQuery {
+        min_intent: Some(50),
+        technology: Some("react".into()),
+        ..account_query()
+    };
+    assert_eq!(list(min).await, ["gamma.io"]);
 }
 
 /// Runs statements on the harness's database outside the store (what an old schema looked

@@ -13,16 +13,25 @@ use crate::StoreError;
 const ROW_COLS: &str = "domain, name, tier, icp_score, intent_score, intent_band, \
                         last_change_level, last_change_at, last_enriched";
 
-/// Pushes ` FROM account_summary WHERE <shown and matching the filter>`.
-fn push_matching<'a>(qb: &mut QueryBuilder<'a, Postgres>, q: &'a AccountQuery) {
+/// Pushes ` FROM account_summary WHERE <shown and matching the filter>`; `counting` for the
+/// counts, which read every matching row (so test the row's technologies, not a join).
+fn push_matching<'a>(qb: &mut QueryBuilder<'a, Postgres>, q: &'a AccountQuery, counting: bool) {
     qb.push(" FROM account_summary WHERE NOT hidden");
     if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
-        let pattern = format!("%{}%", text.to_lowercase());
-        qb.push(" AND (lower(domain) LIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR lower(name) LIKE ")
-            .push_bind(pattern)
-            .push(")");
+        let text = text.to_lowercase();
+        let pattern = format!("%{text}%");
+        if text.contains(['%', '_', '\n']) {
+            // Could match across the newline of `search`: the two columns, as they are.
+            qb.push(" AND (lower(domain) LIKE ")
+                .push_bind(pattern.clone())
+                .push(" OR lower(name) LIKE ")
+                .push_bind(pattern)
+                .push(")");
+        } else {
+            // `search` is lower(domain) || newline || lower(name), computed at write
+            // (migration 0007): a substring of it without a newline is one of either.
+            qb.push(" AND search LIKE ").push_bind(pattern);
+        }
     }
     if let Some(tier) = &q.tier {
         qb.push(" AND tier = ").push_bind(tier.as_str());
@@ -37,9 +46,16 @@ fn push_matching<'a>(qb: &mut QueryBuilder<'a, Postgres>, q: &'a AccountQuery) {
             .push(")");
     }
     if let Some(tech) = &q.technology {
-        qb.push(" AND domain IN (SELECT domain FROM account_technologies WHERE technology = ")
-            .push_bind(tech.to_lowercase())
-            .push(")");
+        if counting {
+            // The row's copy of account_technologies (migration 0007).
+            qb.push(" AND ")
+                .push_bind(tech.to_lowercase())
+                .push(" = ANY(technologies)");
+        } else {
+            qb.push(" AND domain IN (SELECT domain FROM account_technologies WHERE technology = ")
+                .push_bind(tech.to_lowercase())
+                .push(")");
+        }
     }
 }
 
@@ -56,11 +72,15 @@ impl PgStore {
             .replace("domain ", "domain COLLATE \"C\" ");
         let mut page = AccountPage::default();
 
-        let mut counts = QueryBuilder::<Postgres>::new("WITH m AS (SELECT tier, intent_band");
-        push_matching(&mut counts, q);
+        // One pass (hash-aggregated into a few dozen groups), then folded per tier and per
+        // band: the matching rows are read once, not materialized and read twice.
+        let mut counts =
+            QueryBuilder::<Postgres>::new("WITH m AS (SELECT tier, intent_band, COUNT(*) AS n");
+        push_matching(&mut counts, q, true);
         counts.push(
-            ") SELECT 'tier' AS dim, tier AS key, COUNT(*) AS n FROM m GROUP BY tier \
-             UNION ALL SELECT 'band' AS dim, intent_band AS key, COUNT(*) AS n FROM m \
+            " GROUP BY tier, intent_band) \
+             SELECT 'tier' AS dim, tier AS key, SUM(n)::bigint AS n FROM m GROUP BY tier \
+             UNION ALL SELECT 'band' AS dim, intent_band AS key, SUM(n)::bigint AS n FROM m \
              GROUP BY intent_band ORDER BY 1, 2 NULLS LAST",
         );
         for r in counts.build().fetch_all(&self.pool).await? {
@@ -75,7 +95,7 @@ impl PgStore {
              AS failing FROM (SELECT ",
         );
         qb.push(ROW_COLS);
-        push_matching(&mut qb, q);
+        push_matching(&mut qb, q, false);
         qb.push(" ORDER BY ")
             .push(&order)
             .push(" LIMIT ")

@@ -153,6 +153,15 @@ impl Backend for PgStore {
         ))
     }
 
+    async fn summary_rebuilt(&self) -> Result<(), StoreError> {
+        // VACUUM too: it marks the rewritten pages all-visible, so the counts per tier and band
+        // are an index-only scan of `account_summary_counts` at once, not after autovacuum.
+        sqlx::raw_sql("VACUUM (ANALYZE) account_summary, account_technologies")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn query_change_events(&self, f: &ChangeFilter) -> Result<Vec<ChangeEvent>, StoreError> {
         let mut qb = QueryBuilder::<Postgres>::new(format!(
             "SELECT {EVENT_COLS} FROM change_events WHERE TRUE"

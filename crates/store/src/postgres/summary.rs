@@ -139,6 +139,18 @@ impl AccountTx for PgTx {
             .execute(&mut *self.tx)
             .await?;
         }
+        // The row's copy the filter reads (see migration 0007), from the table just written,
+        // in the callers' (domain) order like every summary write.
+        sqlx::query(
+            "INSERT INTO account_summary (domain, technologies) SELECT u.d, \
+             COALESCE((SELECT array_agg(t.technology ORDER BY t.technology) \
+             FROM account_technologies AS t WHERE t.domain = u.d), '{}') \
+             FROM unnest($1::text[]) WITH ORDINALITY AS u(d, n) ORDER BY u.n \
+             ON CONFLICT (domain) DO UPDATE SET technologies = excluded.technologies",
+        )
+        .bind(&domains)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 
@@ -197,7 +209,8 @@ impl AccountTx for PgTx {
              FROM change_events ORDER BY domain, detected_at DESC, id DESC) AS c \
              ON c.domain = d.domain \
              ON CONFLICT (domain) DO UPDATE SET name = NULL, tier = NULL, icp_score = NULL, \
-             intent_score = NULL, intent_band = NULL, last_enriched = excluded.last_enriched, \
+             intent_score = NULL, intent_band = NULL, technologies = '{}', \
+             last_enriched = excluded.last_enriched, \
              last_change_at = excluded.last_change_at, last_change_id = excluded.last_change_id, \
              last_change_level = excluded.last_change_level",
         ] {

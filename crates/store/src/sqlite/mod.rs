@@ -195,6 +195,13 @@ impl Backend for SqliteStore {
         ))
     }
 
+    async fn summary_rebuilt(&self) -> Result<(), StoreError> {
+        sqlx::raw_sql("ANALYZE account_summary; ANALYZE account_technologies")
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     async fn query_change_events(&self, f: &ChangeFilter) -> Result<Vec<ChangeEvent>, StoreError> {
         let mut qb = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {EVENT_COLS} FROM change_events WHERE 1 = 1"

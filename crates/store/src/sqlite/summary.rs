@@ -144,6 +144,21 @@ impl AccountTx for SqliteTx {
             qb.push(" ON CONFLICT DO NOTHING");
             qb.build().execute(&mut *self.tx).await?;
         }
+        // The row's copy the filter reads (see migration 0008), from the table just written.
+        for chunk in rows.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "UPDATE account_summary SET technologies = (SELECT char(31) || \
+                 group_concat(t.technology, char(31)) || char(31) FROM account_technologies AS t \
+                 WHERE t.domain = account_summary.domain AND instr(t.technology, char(31)) = 0) \
+                 WHERE domain IN (",
+            );
+            let mut list = qb.separated(", ");
+            for (d, _) in chunk {
+                list.push_bind(*d);
+            }
+            list.push_unseparated(")");
+            qb.build().execute(&mut *self.tx).await?;
+        }
         Ok(())
     }
 
@@ -200,7 +215,8 @@ impl AccountTx for SqliteTx {
              AS rn FROM change_events) WHERE rn = 1) AS c ON c.domain = d.domain \
              WHERE true \
              ON CONFLICT (domain) DO UPDATE SET name = NULL, tier = NULL, icp_score = NULL, \
-             intent_score = NULL, intent_band = NULL, last_enriched = excluded.last_enriched, \
+             intent_score = NULL, intent_band = NULL, technologies = NULL, \
+             last_enriched = excluded.last_enriched, \
              last_change_at = excluded.last_change_at, last_change_id = excluded.last_change_id, \
              last_change_level = excluded.last_change_level",
         ] {
