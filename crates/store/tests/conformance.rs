@@ -1435,7 +1435,9 @@ async fn spend_is_grouped_by_job_module_and_provider(h: Harness) {
     groups.sort_by(|x, y| {
         (x.job_id, &x.module, &x.provider).cmp(&(y.job_id, &y.module, &y.provider))
     });
-    let got: Vec<(Option<Uuid>, Option<&str>, &str, i64, f64)> = groups
+    /// (job, module, provider, calls, credits)
+    type Row<'a> = (Option<Uuid>, Option<&'a str>, &'a str, i64, f64);
+    let got: Vec<Row<'_>> = groups
         .iter()
         .map(|g| {
             (
@@ -1447,7 +1449,7 @@ async fn spend_is_grouped_by_job_module_and_provider(h: Harness) {
             )
         })
         .collect();
-    let mut want = vec![
+    let mut want: Vec<Row<'_>> = vec![
         (Some(a), Some("m03_traffic"), "similarweb", 2, 2.0),
         (Some(a), Some("m05_competitors"), "similarweb", 1, 2.0),
         (Some(b), Some("m03_traffic"), "similarweb", 1, 1.0),

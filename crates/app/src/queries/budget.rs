@@ -7,7 +7,6 @@ use crate::error::{AppError, AppResult};
 use crate::App;
 use chrono::{DateTime, Datelike, Utc};
 use pforge_budget::{CapStatus, ProviderHealth};
-use pforge_store::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 use uuid::Uuid;
