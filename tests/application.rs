@@ -245,7 +245,7 @@ fn enqueue_validates_the_config_before_queueing_anything() {
         String::from_utf8_lossy(&out.stderr)
     );
     let sb_ok = Sandbox::new();
-    std::fs::copy(sb.db(), sb_ok.db()).unwrap();
+    sb.copy_db_to(&sb_ok);
     let jobs = json(&sb_ok.pforge(&["jobs", "--json"]));
     assert_eq!(jobs, json!([]), "nothing was queued");
     // An unknown module is refused as bad input, also before queueing.
@@ -259,6 +259,28 @@ fn enqueue_validates_the_config_before_queueing_anything() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("m99_nothing"));
     assert_eq!(json(&sb_ok.pforge(&["jobs", "--json"])), json!([]));
+}
+
+/// Every command closes the database before it exits, so SQLite has checkpointed its
+/// write-ahead log: the database file alone, copied as a user would back it up, holds what the
+/// command wrote. (A process that exits without closing usually gets the same, when its
+/// connections' threads finish first; this pins the outcome, it cannot force that race.)
+#[test]
+fn a_database_file_copied_after_a_command_is_whole() {
+    let sb = Sandbox::new();
+    let out = sb.pforge(&["enrich", "--enqueue", "techstart.io"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wal = std::path::PathBuf::from(format!("{}-wal", sb.db().display()));
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal_len, 0, "the WAL was checkpointed and removed at exit");
+    let copy = Sandbox::new();
+    std::fs::copy(sb.db(), copy.db()).unwrap();
+    let jobs = json(&copy.pforge(&["jobs", "--json"]));
+    assert_eq!(jobs.as_array().map(Vec::len), Some(1), "{jobs}");
 }
 
 /// `pforge daemon` with PostgreSQL and `[daemon] workers = 3` runs three worker tasks itself:

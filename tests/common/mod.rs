@@ -42,6 +42,21 @@ impl Sandbox {
         self.dir.path().join("pforge.db")
     }
 
+    /// Copies this sandbox's database into `other`, with its write-ahead log when there is
+    /// one: the main file alone is only the database once the WAL has been checkpointed.
+    pub fn copy_db_to(&self, other: &Sandbox) {
+        std::fs::copy(self.db(), other.db()).expect("copy the database");
+        for suffix in ["-wal", "-shm"] {
+            let from = PathBuf::from(format!("{}{suffix}", self.db().display()));
+            let to = PathBuf::from(format!("{}{suffix}", other.db().display()));
+            if from.exists() {
+                std::fs::copy(&from, &to).expect("copy the database's WAL");
+            } else {
+                let _ = std::fs::remove_file(&to);
+            }
+        }
+    }
+
     pub fn config(&self) -> PathBuf {
         self.dir.path().join("pforge.toml")
     }

@@ -150,6 +150,12 @@ impl App {
         &self.inner.store
     }
 
+    /// Closes the database connections before the process exits, so a SQLite file is
+    /// checkpointed and whole on its own (safe to copy) once the command returns.
+    pub async fn close(&self) {
+        self.inner.store.close().await;
+    }
+
     /// What this process is.
     pub fn role(&self) -> Role {
         self.inner.role

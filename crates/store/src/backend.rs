@@ -45,6 +45,12 @@ pub trait Backend: Send + Sync + 'static {
     async fn summary_rebuilt(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Closes the connections, waiting for in-flight work. A process calls it before it exits:
+    /// SQLite checkpoints its write-ahead log into the database file when the last connection
+    /// closes, so a file copied afterwards holds everything (a process that just exits can be
+    /// cut off in the middle of that checkpoint, leaving the file readable only with its WAL).
+    async fn close(&self) {}
 }
 
 /// One write transaction: every primitive of every concern, then commit.

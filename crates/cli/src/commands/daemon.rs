@@ -18,7 +18,7 @@ pub async fn run(global: &GlobalArgs, args: DaemonArgs) -> Result<u8> {
     let settings = Settings::resolve(&sources)?;
     let daemon_settings = settings.daemon(args.bind.as_deref())?;
     let database = settings.redacted_database_url();
-    let app = App::open(settings, OpenOptions::service(true)).await?;
+    let app = super::remember(App::open(settings, OpenOptions::service(true)).await?);
     let daemon = Arc::new(Daemon::start(app.clone(), &daemon_settings).await?);
 
     let listener = tokio::net::TcpListener::bind(daemon_settings.bind)

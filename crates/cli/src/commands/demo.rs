@@ -45,7 +45,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<u8> {
         b.finish_and_clear();
     }
     let run = run?;
-    let app = run.app;
+    let app = super::remember(run.app);
     if !args.json {
         pforge_app::alerts::deliver_logged(&app).await;
     }

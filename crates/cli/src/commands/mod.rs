@@ -24,9 +24,24 @@ pub use brief::BriefArgs;
 use crate::cli::{Cli, Command, GlobalArgs};
 use anyhow::Result;
 use pforge_app::{App, OpenOptions, Settings, SettingsSources};
+use std::sync::Mutex;
+
+/// Every application a command opened, closed by [`dispatch`] when the command returns (with
+/// success or an error), so no command leaves its SQLite file waiting on a WAL checkpoint.
+static OPENED: Mutex<Vec<App>> = Mutex::new(Vec::new());
 
 /// Runs the command and returns the process exit code.
 pub async fn dispatch(cli: Cli) -> Result<u8> {
+    let outcome = run_command(cli).await;
+    let opened = std::mem::take(&mut *OPENED.lock().unwrap_or_else(|p| p.into_inner()));
+    for app in opened {
+        app.close().await;
+    }
+    outcome
+}
+
+/// Routes the parsed command line to its command.
+async fn run_command(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Enrich(args) => enrich::run(&cli.global, args).await,
         Command::Plan(args) => plan::run(&cli.global, args).await,
@@ -57,5 +72,14 @@ async fn open(global: &GlobalArgs) -> Result<App> {
 /// [`open`] with explicit sources and options.
 async fn open_with(sources: SettingsSources, options: OpenOptions) -> Result<App> {
     let settings = Settings::resolve(&sources)?;
-    Ok(App::open(settings, options).await?)
+    Ok(remember(App::open(settings, options).await?))
+}
+
+/// Registers an opened application for [`dispatch`] to close when the command returns.
+fn remember(app: App) -> App {
+    OPENED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(app.clone());
+    app
 }

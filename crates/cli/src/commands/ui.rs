@@ -44,7 +44,7 @@ pub async fn run(global: &GlobalArgs, args: UiArgs) -> Result<u8> {
         &settings.config.source,
         &settings.config.base_dir,
     )?;
-    let app = App::open(settings, OpenOptions::service(false)).await?;
+    let app = super::remember(App::open(settings, OpenOptions::service(false)).await?);
     let daemon = Arc::new(Daemon::start(app.clone(), &daemon_settings).await?);
     let listener = tokio::net::TcpListener::bind(daemon_settings.bind)
         .await

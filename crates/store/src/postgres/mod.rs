@@ -40,6 +40,9 @@ use crate::{
     StoreError, Target, TargetStore, WorkItem,
 };
 
+/// How many pruned queue rows make [`QueueStore::prune_queue`] vacuum the table at once.
+const VACUUM_AFTER_PRUNED: u64 = 1_000;
+
 /// Schema migrations, embedded so that `pforge` needs no files beside itself.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -151,6 +154,10 @@ impl Backend for PgStore {
         Ok(Box::new(
             tx::PgTx::begin(&self.pool, self.fields.get()).await?,
         ))
+    }
+
+    async fn close(&self) {
+        PgStore::close(self).await;
     }
 
     async fn summary_rebuilt(&self) -> Result<(), StoreError> {
@@ -334,7 +341,21 @@ impl QueueStore for PgStore {
         .bind(before)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected())
+        let pruned = done.rows_affected();
+        if pruned >= VACUUM_AFTER_PRUNED {
+            // A round of 100,000 domains is enqueued right after the last round's rows are
+            // pruned: unless the deleted rows' space is reclaimed first, the new rows go to the
+            // end of the table and it grows by a round's worth each time (BENCHMARKS.md §5).
+            // Autovacuum gets there only on its own schedule, so vacuum now. SKIP_LOCKED: a
+            // vacuum already running (another worker's, or autovacuum) is enough.
+            if let Err(e) = sqlx::raw_sql("VACUUM (SKIP_LOCKED, ANALYZE) queue")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!(error = %e, "could not vacuum the queue table after pruning it; autovacuum will");
+            }
+        }
+        Ok(pruned)
     }
 
     async fn wait_for_queue(&self, timeout: Duration) -> Result<(), StoreError> {

@@ -195,6 +195,10 @@ impl Backend for SqliteStore {
         ))
     }
 
+    async fn close(&self) {
+        SqliteStore::close(self).await;
+    }
+
     async fn summary_rebuilt(&self) -> Result<(), StoreError> {
         sqlx::raw_sql("ANALYZE account_summary; ANALYZE account_technologies")
             .execute(&self.writer)
