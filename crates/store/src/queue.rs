@@ -104,6 +104,11 @@ pub trait QueueStore: Backend {
         let mut tx = self.begin().await?;
         let job = enqueue(tx.as_mut(), id, label, spec, domains).await?;
         tx.commit().await?;
+        // The job is queued whatever this says: a failure only leaves the planner's statistics
+        // to autovacuum.
+        if let Err(e) = self.queue_grew(domains.len()).await {
+            tracing::warn!(error = %e, "could not refresh the queue table's statistics");
+        }
         Ok(job)
     }
 

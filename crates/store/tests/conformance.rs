@@ -150,6 +150,7 @@ conformance!(
     queue_leases_expire_and_heartbeats_extend,
     queue_release_cancel_prune,
     queue_gives_up_after_max_attempts,
+    queue_at_volume_is_planned_and_vacuumed,
     rate_slots_are_shared,
     keyed_snapshots_and_charges,
     targets_add_list_remove,
@@ -1721,6 +1722,95 @@ async fn queue_release_cancel_prune(h: Harness) {
     );
     let left: BTreeMap<QueueStatus, i64> = [(QueueStatus::Running, 1)].into_iter().collect();
     assert_eq!(store.queue_counts(job).await.unwrap(), left);
+}
+
+/// The queue at volume (issue 15): the claim's look for rows whose holders died too often
+/// reads the running rows' index, not the whole table; on PostgreSQL a large enqueue leaves the
+/// table analyzed (claims over fresh rows are planned in index order at once) and a large prune
+/// leaves it vacuumed (the next round's rows reuse the space).
+async fn queue_at_volume_is_planned_and_vacuumed(h: Harness) {
+    let store = h.open().await;
+    let job = Uuid::new_v4();
+    let n = 2_000;
+    store
+        .enqueue_job(job, "cli", &no_spec(), &domains(n))
+        .await
+        .unwrap();
+    let pg = h.url.starts_with("postgres");
+    if pg {
+        assert!(
+            pg_queue_stat(&h.url, "last_analyze").await,
+            "analyzed after the enqueue"
+        );
+    }
+    let plan = explain(
+        &h.url,
+        "SELECT id FROM queue WHERE status = 'running' AND lease_expires_at < '2100-01-01' \
+         AND attempts >= 3",
+    )
+    .await;
+    assert!(plan.contains("queue_running"), "{plan}");
+
+    let held = store.claim_queue_items("w", None, 64, LONG).await.unwrap();
+    let ids: Vec<i64> = held.iter().map(|i| i.id).collect();
+    assert_eq!(ids.len(), 64);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first: {ids:?}");
+    assert_eq!(
+        store
+            .complete_queue_items_done("w", &ids)
+            .await
+            .unwrap()
+            .len(),
+        64
+    );
+    assert!(store.cancel_job(job).await.unwrap());
+    let pruned = store
+        .prune_queue(now() + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(pruned, n as u64);
+    if pg {
+        assert!(
+            pg_queue_stat(&h.url, "last_vacuum").await,
+            "vacuumed after the prune"
+        );
+    }
+}
+
+/// Whether `pg_stat_user_tables.<column>` (a timestamp) is set for this schema's queue table.
+async fn pg_queue_stat(url: &str, column: &str) -> bool {
+    let pool = sqlx::PgPool::connect(url).await.expect("connect");
+    let set: bool = sqlx::query_scalar(&format!(
+        "SELECT {column} IS NOT NULL FROM pg_stat_user_tables \
+         WHERE relname = 'queue' AND schemaname = current_schema()"
+    ))
+    .fetch_one(&pool)
+    .await
+    .expect("read the queue's statistics");
+    pool.close().await;
+    set
+}
+
+/// The backend's query plan for `sql`, as text.
+async fn explain(url: &str, sql: &str) -> String {
+    use sqlx::Row;
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.expect("connect");
+        let rows = sqlx::query(&format!("EXPLAIN {sql}"))
+            .fetch_all(&pool)
+            .await
+            .expect("explain");
+        pool.close().await;
+        rows.iter().map(|r| r.get::<String, _>(0) + "\n").collect()
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .fetch_all(&pool)
+            .await
+            .expect("explain");
+        pool.close().await;
+        rows.iter().map(|r| r.get::<String, _>(3) + "\n").collect()
+    }
 }
 
 /// A row whose holder keeps dying is given up after MAX_QUEUE_ATTEMPTS claims.

@@ -43,6 +43,9 @@ use crate::{
 /// How many pruned queue rows make [`QueueStore::prune_queue`] vacuum the table at once.
 const VACUUM_AFTER_PRUNED: u64 = 1_000;
 
+/// How many rows one enqueue must add for [`Backend::queue_grew`] to analyze the queue table.
+const ANALYZE_AFTER_ENQUEUED: usize = 1_000;
+
 /// Schema migrations, embedded so that `pforge` needs no files beside itself.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -158,6 +161,13 @@ impl Backend for PgStore {
 
     async fn close(&self) {
         PgStore::close(self).await;
+    }
+
+    async fn queue_grew(&self, rows: usize) -> Result<(), StoreError> {
+        if rows >= ANALYZE_AFTER_ENQUEUED {
+            sqlx::raw_sql("ANALYZE queue").execute(&self.pool).await?;
+        }
+        Ok(())
     }
 
     async fn summary_rebuilt(&self) -> Result<(), StoreError> {
