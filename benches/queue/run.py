@@ -50,13 +50,14 @@ def table_state(base):
     rows = psql(
         base,
         DB,
-        "SELECT pg_total_relation_size('queue'), "
+        "SELECT pg_total_relation_size('queue'), pg_relation_size('queue'), "
         "(SELECT count(*) FROM queue WHERE status IN ('pending','running')), "
         "(SELECT count(*) FROM queue WHERE status NOT IN ('pending','running')), "
         "n_live_tup, n_dead_tup FROM pg_stat_user_tables WHERE relname = 'queue'",
     )
-    size, open_rows, closed, live, dead = (int(x) for x in rows[0])
-    return {"bytes": size, "open": open_rows, "closed": closed, "live": live, "dead": dead}
+    size, heap, open_rows, closed, live, dead = (int(x) for x in rows[0])
+    return {"bytes": size, "heap": heap, "open": open_rows, "closed": closed, "live": live,
+            "dead": dead}
 
 
 BUCKET = re.compile(r'^pforge_worker_claim_duration_seconds_bucket\{le="([^"]+)"\} (\S+)$')
@@ -201,7 +202,8 @@ def main():
                   f"({res['before']['open']} open, {res['before']['closed']} closed rows), "
                   f"peak {mib(res['peak']['bytes'])}, after {mib(res['after']['bytes'])} "
                   f"({res['after']['open']} open, {res['after']['closed']} closed, "
-                  f"{res['after']['dead']} dead tuples)")
+                  f"{res['after']['dead']} dead tuples; heap {mib(res['after']['heap'])}, "
+                  f"indexes {mib(res['after']['bytes'] - res['after']['heap'])})")
             print("  progress   claims  mean claim  p95 claim (bucket bound)")
             for i, d in enumerate(res["deciles"]):
                 if d["count"] <= 0:
@@ -212,6 +214,7 @@ def main():
                 print(f"  {i * 10:3d}-{i * 10 + 10:3d}%  {d['count']:7d}  {mean:7.2f} ms  {ps}")
         print("\nqueue table size after each round: "
               + ", ".join(mib(x["after"]["bytes"]) for x in results))
+        print("  of which heap: " + ", ".join(mib(x["after"]["heap"]) for x in results))
     psql(base, "postgres", f"DROP DATABASE IF EXISTS {DB}")
 
 
