@@ -68,8 +68,11 @@ pub struct BenchOptions {
     /// Override simulated providers: `name=MEAN_MS[+-JITTER_MS]@RPS[/BURST]`, comma separated
     /// (e.g. `sec=80+-30@10`). Names: homepage, dns, traffic, sec, jobs, news, search.
     pub providers: Option<String>,
-    /// Where snapshots go: a fresh SQLite file in the temp directory, or SQLite in memory.
+    /// Where snapshots go: a fresh SQLite file in the temp directory, SQLite in memory, or a
+    /// fresh schema in PostgreSQL.
     pub store: BenchStore,
+    /// The PostgreSQL database for [`BenchStore::Postgres`] (`postgres://…`).
+    pub database_url: Option<String>,
     /// Modules call no provider: the engine's own overhead (scheduling, persistence) alone.
     pub noop: bool,
     /// No progress lines on stderr (the CLI's `--json`).
@@ -93,6 +96,9 @@ pub enum Schedule {
 pub enum BenchStore {
     Sqlite,
     Memory,
+    /// A fresh schema (dropped afterwards) in the PostgreSQL database of
+    /// [`BenchOptions::database_url`]: what many workers sharing a server pay.
+    Postgres,
 }
 
 /// One simulated provider: answer latency uniform in `mean ± jitter`, rate limit `rps`.
@@ -586,7 +592,12 @@ pub async fn bench(args: &BenchOptions) -> Result<BenchReport> {
     let gateway =
         Gateway::new(providers).map_err(|e| BenchError(format!("building the gateway: {e}")))?;
 
-    let (store, db_path) = open_bench_store(args.store, args.account_fields.clone()).await?;
+    let (store, scratch) = open_bench_store(
+        args.store,
+        args.database_url.as_deref(),
+        args.account_fields.clone(),
+    )
+    .await?;
     let sets = plan
         .modules()
         .iter()
@@ -752,13 +763,8 @@ pub async fn bench(args: &BenchOptions) -> Result<BenchReport> {
 
     let (runs, failed, failures) = tally(&summaries);
     server.shutdown().await;
-    if let Some(path) = db_path {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = path.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(PathBuf::from(p));
-        }
-    }
+    store.close().await;
+    scratch.remove().await;
     let rss_samples_mb = samples.lock().map(|s| s.clone()).unwrap_or_default();
     Ok(BenchReport {
         domains: args.domains,
@@ -789,18 +795,55 @@ pub async fn bench(args: &BenchOptions) -> Result<BenchReport> {
     })
 }
 
-/// A fresh SQLite file in the temp directory (removed afterwards), or an in-memory database.
+/// What a benchmark run wrote besides its report, removed when it is done.
+enum Scratch {
+    None,
+    /// A SQLite file, with its WAL and shared-memory files.
+    File(PathBuf),
+    /// A PostgreSQL schema, and the database URL to drop it through.
+    Schema {
+        base: String,
+        name: String,
+    },
+}
+
+impl Scratch {
+    async fn remove(self) {
+        match self {
+            Scratch::None => {}
+            Scratch::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(PathBuf::from(p));
+                }
+            }
+            Scratch::Schema { base, name } => {
+                if let Ok(admin) = sqlx::PgPool::connect(&base).await {
+                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                        .execute(&admin)
+                        .await;
+                    admin.close().await;
+                }
+            }
+        }
+    }
+}
+
+/// A fresh SQLite file in the temp directory, an in-memory database, or a fresh schema in
+/// PostgreSQL (selected through the URL's search_path, where the store puts its tables).
 async fn open_bench_store(
     kind: BenchStore,
+    database_url: Option<&str>,
     account_fields: Option<pforge_store::AccountFields>,
-) -> Result<(Arc<dyn Store>, Option<PathBuf>)> {
+) -> Result<(Arc<dyn Store>, Scratch)> {
     let options = pforge_store::StoreOptions { account_fields };
     match kind {
         BenchStore::Memory => Ok((
             pforge_store::open_store_with("sqlite::memory:", &options)
                 .await
                 .map_err(|e| BenchError(e.to_string()))?,
-            None,
+            Scratch::None,
         )),
         BenchStore::Sqlite => {
             let path = std::env::temp_dir().join(format!("pforge-bench-{}.db", Uuid::new_v4()));
@@ -808,7 +851,40 @@ async fn open_bench_store(
                 pforge_store::open_store_with(&format!("sqlite://{}", path.display()), &options)
                     .await
                     .map_err(|e| BenchError(format!("opening {}: {e}", path.display())))?;
-            Ok((store, Some(path)))
+            Ok((store, Scratch::File(path)))
+        }
+        BenchStore::Postgres => {
+            let base = database_url
+                .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+                .ok_or_else(|| {
+                    BenchError(
+                        "--store postgres needs --database-url postgres://USER@HOST/DB (the \
+                         benchmark writes into a fresh schema there and drops it afterwards)"
+                            .into(),
+                    )
+                })?;
+            let name = format!("pforge_bench_{}", Uuid::new_v4().simple());
+            let admin = sqlx::PgPool::connect(base)
+                .await
+                .map_err(|e| BenchError(format!("connecting to --database-url: {e}")))?;
+            sqlx::query(&format!("CREATE SCHEMA {name}"))
+                .execute(&admin)
+                .await
+                .map_err(|e| BenchError(format!("creating the schema {name}: {e}")))?;
+            admin.close().await;
+            let sep = if base.contains('?') { '&' } else { '?' };
+            let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
+            let scratch = Scratch::Schema {
+                base: base.to_string(),
+                name,
+            };
+            match pforge_store::open_store_with(&url, &options).await {
+                Ok(store) => Ok((store, scratch)),
+                Err(e) => {
+                    scratch.remove().await;
+                    Err(BenchError(format!("opening the benchmark schema: {e}")))
+                }
+            }
         }
     }
 }
@@ -953,6 +1029,7 @@ mod tests {
             domains_in_flight: None,
             providers: Some("sec=20+-5@200".into()),
             store: BenchStore::Memory,
+            database_url: None,
             noop: false,
             quiet: true,
             account_fields: None,
@@ -971,5 +1048,55 @@ mod tests {
         .unwrap();
         assert_eq!(waves.module_runs, 60 * 15);
         assert_eq!(waves.failed_runs, 0, "{:?}", waves.failures);
+    }
+
+    /// `--store postgres`: the no-op run stores every result in a fresh schema of the
+    /// PostgreSQL database (when `PFORGE_TEST_DATABASE_URL` names one) and drops it afterwards;
+    /// without a PostgreSQL URL it refuses with what to pass.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_store_runs_in_a_schema_it_drops() {
+        let args = BenchOptions {
+            domains: 20,
+            schedule: Schedule::Eager,
+            concurrency: 16,
+            domains_in_flight: None,
+            providers: None,
+            store: BenchStore::Postgres,
+            database_url: Some("sqlite:///tmp/x.db".into()),
+            noop: true,
+            quiet: true,
+            account_fields: None,
+        };
+        let err = bench(&args).await.unwrap_err().to_string();
+        assert!(err.contains("--database-url postgres://"), "{err}");
+        let Ok(url) = std::env::var("PFORGE_TEST_DATABASE_URL") else {
+            println!("SKIPPED: PFORGE_TEST_DATABASE_URL not set");
+            return;
+        };
+        let schemas = || async {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'pforge_bench_%'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            n
+        };
+        let before = schemas().await;
+        let r = bench(&BenchOptions {
+            database_url: Some(url.clone()),
+            ..args
+        })
+        .await
+        .unwrap();
+        assert_eq!(r.module_runs, 20 * 15);
+        assert_eq!(r.failed_runs, 0, "{:?}", r.failures);
+        assert_eq!(
+            schemas().await,
+            before,
+            "the benchmark's schema was dropped"
+        );
     }
 }

@@ -457,7 +457,9 @@ pub struct BenchArgs {
     /// (e.g. `sec=80+-30@10`). Names: homepage, dns, traffic, sec, jobs, news, search.
     #[arg(long, value_name = "SPEC")]
     pub providers: Option<String>,
-    /// Where snapshots go: a fresh SQLite file in the temp directory, or SQLite in memory.
+    /// Where snapshots go: a fresh SQLite file in the temp directory, SQLite in memory, or
+    /// (`postgres`) a fresh schema in the PostgreSQL database of `--database-url`, dropped
+    /// afterwards.
     #[arg(long, value_enum, default_value_t = BenchStoreArg::Sqlite)]
     pub store: BenchStoreArg,
     /// Modules call no provider (no HTTP, no rate limits): measures the engine's own overhead,
@@ -481,4 +483,5 @@ pub enum BenchSchedule {
 pub enum BenchStoreArg {
     Sqlite,
     Memory,
+    Postgres,
 }

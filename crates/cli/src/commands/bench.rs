@@ -1,11 +1,11 @@
 //! `pforge bench`: the scale benchmark (`pforge-bench`), with its report printed or as JSON.
 
-use crate::cli::{BenchArgs, BenchSchedule, BenchStoreArg};
+use crate::cli::{BenchArgs, BenchSchedule, BenchStoreArg, GlobalArgs};
 use crate::exit;
 use anyhow::Result;
 use pforge_bench::{BenchOptions, BenchStore, Schedule};
 
-pub async fn run(args: BenchArgs) -> Result<u8> {
+pub async fn run(global: &GlobalArgs, args: BenchArgs) -> Result<u8> {
     let report = pforge_bench::bench(&BenchOptions {
         domains: args.domains,
         schedule: match args.schedule {
@@ -18,7 +18,9 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
         store: match args.store {
             BenchStoreArg::Sqlite => BenchStore::Sqlite,
             BenchStoreArg::Memory => BenchStore::Memory,
+            BenchStoreArg::Postgres => BenchStore::Postgres,
         },
+        database_url: global.database_url.clone(),
         noop: args.noop,
         quiet: args.json,
         account_fields: Some(pforge_app::queries::accounts::account_fields()),

@@ -59,7 +59,7 @@ async fn run_command(cli: Cli) -> Result<u8> {
         Command::Jobs(args) => jobs::run(&cli.global, args).await,
         Command::Daemon(args) => daemon::run(&cli.global, args).await,
         Command::Ui(args) => ui::run(&cli.global, args).await,
-        Command::Bench(args) => bench::run(args).await,
+        Command::Bench(args) => bench::run(&cli.global, args).await,
     }
 }
 

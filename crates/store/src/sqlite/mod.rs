@@ -96,7 +96,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // Statement journals (a multi-row upsert keeps one) in memory, not in temp files.
+            .pragma("temp_store", "MEMORY");
 
         if in_memory {
             // One connection that never closes: the database lives exactly as long as the pool.
@@ -815,6 +817,11 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(busy, 5000);
+            let temp: i64 = sqlx::query_scalar("PRAGMA temp_store")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            assert_eq!(temp, 2, "MEMORY");
             store.close().await;
         }
         assert!(plain.exists());
