@@ -239,6 +239,14 @@ impl Backend for FencedStore {
             })
             .await
     }
+
+    async fn queue_grew(&self, rows: usize) -> Result<(), StoreError> {
+        self.inner.queue_grew(rows).await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await;
+    }
 }
 
 #[async_trait]
@@ -357,6 +365,10 @@ impl JobStore for FencedStore {
 
     async fn get_job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
         self.inner.get_job(id).await
+    }
+
+    async fn get_jobs(&self, ids: &[Uuid]) -> Result<Vec<Job>, StoreError> {
+        self.inner.get_jobs(ids).await
     }
 
     async fn list_jobs(&self, limit: i64) -> Result<Vec<Job>, StoreError> {

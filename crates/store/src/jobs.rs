@@ -48,6 +48,10 @@ pub trait JobStore: Backend {
     /// One job, if it exists.
     async fn get_job(&self, id: Uuid) -> Result<Option<Job>, StoreError>;
 
+    /// The jobs with these ids, in no particular order (unknown ids are simply absent): one
+    /// read for a page that names many runs (the budget page's spend by run), not one per run.
+    async fn get_jobs(&self, ids: &[Uuid]) -> Result<Vec<Job>, StoreError>;
+
     /// Most recent first; a non-positive `limit` returns nothing.
     async fn list_jobs(&self, limit: i64) -> Result<Vec<Job>, StoreError>;
 

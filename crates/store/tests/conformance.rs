@@ -307,6 +307,18 @@ async fn job_lifecycle(h: Harness) {
     assert_eq!(store.list_jobs(1).await.unwrap().len(), 1);
     assert!(store.list_jobs(-1).await.unwrap().is_empty());
     assert_eq!(store.get_job(Uuid::new_v4()).await.unwrap(), None);
+    let mut both = store
+        .get_jobs(&[b, Uuid::new_v4(), a])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect::<Vec<_>>();
+    both.sort();
+    let mut expected = vec![a, b];
+    expected.sort();
+    assert_eq!(both, expected, "the asked jobs that exist");
+    assert!(store.get_jobs(&[]).await.unwrap().is_empty());
     assert!(is_not_found(
         &store.finish_job(Uuid::new_v4(), JobStatus::Failed).await
     ));

@@ -7,6 +7,7 @@ use crate::error::{AppError, AppResult};
 use crate::App;
 use chrono::{DateTime, Datelike, Utc};
 use pforge_budget::{CapStatus, ProviderHealth};
+use pforge_store::Job;
 use serde::Serialize;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -79,7 +80,7 @@ fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
 
 impl App {
     /// This month's spend by run (the newest `max_runs`) and by module, from one grouped read of
-    /// the ledger plus one job lookup per listed run.
+    /// the ledger plus one read of the runs' jobs.
     pub async fn spend_breakdown(&self, max_runs: usize) -> AppResult<SpendBreakdown> {
         let since = month_start(Utc::now());
         let groups = self.store().spend_groups(since).await?;
@@ -99,12 +100,17 @@ impl App {
             m.1 += g.credits;
             *m.2.entry(g.provider).or_default() += g.credits;
         }
+        let ids: Vec<Uuid> = runs.keys().flatten().copied().collect();
+        let jobs: HashMap<Uuid, Job> = self
+            .store()
+            .get_jobs(&ids)
+            .await?
+            .into_iter()
+            .map(|j| (j.id, j))
+            .collect();
         let mut listed = Vec::with_capacity(runs.len());
         for (job_id, (calls, credits, by_module)) in runs {
-            let job = match job_id {
-                Some(id) => self.store().get_job(id).await?,
-                None => None,
-            };
+            let job = job_id.and_then(|id| jobs.get(&id));
             let top_module = by_module
                 .into_iter()
                 .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)));

@@ -315,6 +315,15 @@ impl JobStore for PgStore {
             .pop())
     }
 
+    async fn get_jobs(&self, ids: &[Uuid]) -> Result<Vec<Job>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!("SELECT {JOB_COLS} FROM jobs WHERE id = ANY($1)");
+        self.fetch(sqlx::query(&sql).bind(ids), "jobs", rows::job)
+            .await
+    }
+
     async fn list_jobs(&self, limit: i64) -> Result<Vec<Job>, StoreError> {
         let sql =
             format!("SELECT {JOB_COLS} FROM jobs ORDER BY created_at DESC, seq DESC LIMIT $1");
