@@ -592,18 +592,18 @@ pub async fn bench(args: &BenchOptions) -> Result<BenchReport> {
     let gateway =
         Gateway::new(providers).map_err(|e| BenchError(format!("building the gateway: {e}")))?;
 
-    let (store, scratch) = open_bench_store(
-        args.store,
-        args.database_url.as_deref(),
-        args.account_fields.clone(),
-    )
-    .await?;
     let sets = plan
         .modules()
         .iter()
         .map(|m| (m.spec().id.clone(), m.spec().set_arrays.clone()))
         .collect();
     let versioner = Arc::new(Versioner::new(&VersioningConfig::defaults()?, sets)?);
+    let (store, scratch) = open_bench_store(
+        args.store,
+        args.database_url.as_deref(),
+        args.account_fields.clone(),
+    )
+    .await?;
     let concurrency = args.concurrency.max(1);
     let in_flight = args.domains_in_flight.unwrap_or(concurrency).max(1);
     let exec_cfg = ExecutorConfig {
@@ -647,53 +647,67 @@ pub async fn bench(args: &BenchOptions) -> Result<BenchReport> {
         })
     };
 
-    let job_id = Uuid::new_v4();
-    store.create_job(job_id, "bench", &json!({})).await?;
-    let started = Instant::now();
-    let mut summaries = Vec::new();
-    match args.schedule {
-        Schedule::Eager => {
-            let executor = Executor::new(
-                Arc::new(plan.clone()),
-                gateway.clone(),
-                store.clone(),
-                versioner.clone(),
-                exec_cfg,
-            );
-            summaries.push(executor.run(job_id, domains(args.domains), sink).await?);
-        }
-        Schedule::Waves => {
-            // Wave k for every domain, then wave k+1: each wave is its own executor run over
-            // the same streamed input (dependencies are already stored by then).
-            for wave in plan.waves() {
-                let mut registry = Registry::new();
-                for id in &wave {
-                    if let Some(m) = sims.iter().find(|m| &m.id == id) {
-                        registry.register(sim_module(m, false, args.noop));
-                    }
-                }
+    // The run proper. Once the store is open, its scratch (file or schema) is removed whether
+    // the run succeeds or fails partway.
+    let ran: Result<(Vec<RunSummary>, f64)> = async {
+        let job_id = Uuid::new_v4();
+        store.create_job(job_id, "bench", &json!({})).await?;
+        let started = Instant::now();
+        let mut summaries = Vec::new();
+        match args.schedule {
+            Schedule::Eager => {
                 let executor = Executor::new(
-                    Arc::new(registry.plan()?),
+                    Arc::new(plan.clone()),
                     gateway.clone(),
                     store.clone(),
                     versioner.clone(),
-                    exec_cfg.clone(),
+                    exec_cfg,
                 );
-                summaries.push(
-                    executor
-                        .run(job_id, domains(args.domains), sink.clone())
-                        .await?,
-                );
+                summaries.push(executor.run(job_id, domains(args.domains), sink).await?);
+            }
+            Schedule::Waves => {
+                // Wave k for every domain, then wave k+1: each wave is its own executor run over
+                // the same streamed input (dependencies are already stored by then).
+                for wave in plan.waves() {
+                    let mut registry = Registry::new();
+                    for id in &wave {
+                        if let Some(m) = sims.iter().find(|m| &m.id == id) {
+                            registry.register(sim_module(m, false, args.noop));
+                        }
+                    }
+                    let executor = Executor::new(
+                        Arc::new(registry.plan()?),
+                        gateway.clone(),
+                        store.clone(),
+                        versioner.clone(),
+                        exec_cfg.clone(),
+                    );
+                    summaries.push(
+                        executor
+                            .run(job_id, domains(args.domains), sink.clone())
+                            .await?,
+                    );
+                }
             }
         }
+        let makespan = started.elapsed().as_secs_f64();
+        store
+            .finish_job(job_id, pforge_store::JobStatus::Completed)
+            .await?;
+        Ok((summaries, makespan))
     }
-    let makespan = started.elapsed().as_secs_f64();
+    .await;
     ticker.abort();
-    store
-        .finish_job(job_id, pforge_store::JobStatus::Completed)
-        .await?;
+    let (summaries, makespan) = match ran {
+        Ok(ran) => ran,
+        Err(e) => {
+            server.shutdown().await;
+            store.close().await;
+            scratch.remove().await;
+            return Err(e);
+        }
+    };
 
-    // Lower bound: the busiest provider, or the critical path's mean latency.
     let mean_of: HashMap<&str, f64> = mix
         .iter()
         .map(|p| (p.name.as_str(), if args.noop { 0.0 } else { p.mean_ms }))

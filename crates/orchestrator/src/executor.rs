@@ -1,10 +1,13 @@
 //! The executor: runs the plan over a stream of domains. Within a domain a module starts the
-//! moment its own dependencies are done (waves are the plan, not a barrier); across domains a
+//! moment its own dependencies have produced their outputs (waves are the plan, not a barrier;
+//! it does not wait for their saves, which are queued first and so commit first, while a module
+//! is reported finished only once its own save is committed); across domains a
 //! bounded number are in flight at once, so input is streamed and memory stays flat; a global
 //! semaphore bounds concurrent module runs. Every (job, domain, module) is recorded in the store.
 
 use crate::Plan;
 use chrono::Utc;
+use futures::future::Either;
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use pforge_budget::{Gateway, GatewayError};
 use pforge_core::{
@@ -154,6 +157,23 @@ enum Finished {
     NotAvailable(String),
 }
 
+/// What a module run came to: a final result, or an output whose save is still under way.
+enum Ran {
+    Done(ModuleResult),
+    Saving(Arc<ModuleOutput>, PendingSave),
+}
+
+/// One step of a domain's run: a module ran, or the save of its output committed.
+enum Step {
+    Ran(Arc<dyn Module>, Result<Ran, ExecError>, Instant),
+    Saved(
+        Arc<dyn Module>,
+        Arc<ModuleOutput>,
+        Result<SaveOutcome, ExecError>,
+        Instant,
+    ),
+}
+
 struct ModuleResult {
     status: ItemStatus,
     version: Option<i64>,
@@ -288,7 +308,11 @@ impl Executor {
             .collect();
         let mut finished: HashMap<String, Finished> = HashMap::new();
         let mut results = Vec::with_capacity(modules.len());
-        let mut running = FuturesUnordered::new();
+        // Module runs and the saves of their outputs, in one set: a module's dependents start
+        // as soon as its output exists (the save is queued first, so it commits first or with
+        // them), and the module counts as finished, with its event, once its save is committed.
+        // The domain ends only when every save has.
+        let mut pending = FuturesUnordered::new();
         let start = |m: &Arc<dyn Module>,
                      finished: &HashMap<String, Finished>,
                      latest: Option<Snapshot>| {
@@ -309,44 +333,59 @@ impl Executor {
             let module = m.clone();
             let domain = domain.clone();
             let writer = writer.clone();
-            async move {
+            Either::Left(async move {
                 let started = Instant::now();
                 let r = this
                     .run_module(job_id, &domain, module.clone(), deps, latest, &writer)
                     .await;
-                (module, r, started.elapsed())
-            }
+                Step::Ran(module, r, started)
+            })
         };
         for m in modules.iter().filter(|m| m.spec().dependencies.is_empty()) {
-            running.push(start(m, &finished, latest.remove(&m.spec().id)));
+            pending.push(start(m, &finished, latest.remove(&m.spec().id)));
         }
         let mut failed_modules = 0;
-        while let Some((module, result, elapsed)) = running.next().await {
-            let result = result?;
+        while let Some(step) = pending.next().await {
+            let (module, result, started) = match step {
+                Step::Ran(module, ran, started) => match ran? {
+                    Ran::Done(result) => (module, result, started),
+                    Ran::Saving(output, save) => {
+                        let id = module.spec().id.clone();
+                        finished.insert(id.clone(), Finished::Ok(output.clone()));
+                        self.start_ready(&id, &mut waiting, |m| {
+                            pending.push(start(m, &finished, latest.remove(&m.spec().id)));
+                        });
+                        pending.push(Either::Right(async move {
+                            Step::Saved(module, output, save.wait().await, started)
+                        }));
+                        continue;
+                    }
+                },
+                Step::Saved(module, output, saved, started) => {
+                    let (status, version) = match saved? {
+                        SaveOutcome::Unchanged { version } => (ItemStatus::Unchanged, version),
+                        SaveOutcome::Created { version, .. } => (ItemStatus::NewVersion, version),
+                    };
+                    let result = ModuleResult {
+                        status,
+                        version: Some(version),
+                        error: None,
+                        budget: false,
+                        output: Finished::Ok(output),
+                    };
+                    self.record(&domain, &module, result, started, &events, &mut results);
+                    continue;
+                }
+            };
             let id = module.spec().id.clone();
             if matches!(result.status, ItemStatus::Failed) {
                 failed_modules += 1;
             }
-            events(&RunEvent::ModuleFinished {
-                domain: domain.to_string(),
-                module: id.clone(),
-                status: result.status,
-                version: result.version,
-                error: result.error.clone(),
-                duration_ms: elapsed.as_millis() as u64,
-            });
             finished.insert(id.clone(), result.output.clone());
-            results.push((id.clone(), result));
-            for dependent in self.plan.dependents(&id) {
-                if let Some(n) = waiting.get_mut(dependent.as_str()) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        if let Some(m) = self.plan.module(&dependent) {
-                            running.push(start(m, &finished, latest.remove(&m.spec().id)));
-                        }
-                    }
-                }
-            }
+            self.record(&domain, &module, result, started, &events, &mut results);
+            self.start_ready(&id, &mut waiting, |m| {
+                pending.push(start(m, &finished, latest.remove(&m.spec().id)));
+            });
         }
         if let Some(book) = &self.hints {
             book.remove(&domain);
@@ -358,6 +397,47 @@ impl Executor {
         Ok((domain, results))
     }
 
+    /// Reports a module's final result and keeps it for the domain's summary.
+    fn record(
+        &self,
+        domain: &Domain,
+        module: &Arc<dyn Module>,
+        result: ModuleResult,
+        started: Instant,
+        events: &EventSink,
+        results: &mut Vec<(String, ModuleResult)>,
+    ) {
+        let id = module.spec().id.clone();
+        events(&RunEvent::ModuleFinished {
+            domain: domain.to_string(),
+            module: id.clone(),
+            status: result.status,
+            version: result.version,
+            error: result.error.clone(),
+            duration_ms: started.elapsed().as_millis() as u64,
+        });
+        results.push((id, result));
+    }
+
+    /// Starts (through `start`) every dependent of `done` whose last dependency this was.
+    fn start_ready(
+        &self,
+        done: &str,
+        waiting: &mut HashMap<&str, usize>,
+        mut start: impl FnMut(&Arc<dyn Module>),
+    ) {
+        for dependent in self.plan.dependents(done) {
+            if let Some(n) = waiting.get_mut(dependent.as_str()) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    if let Some(m) = self.plan.module(&dependent) {
+                        start(m);
+                    }
+                }
+            }
+        }
+    }
+
     /// Runs (or skips) one module for one domain and records the outcome.
     async fn run_module(
         &self,
@@ -367,7 +447,7 @@ impl Executor {
         deps: BTreeMap<String, DependencyResult>,
         latest: Option<Snapshot>,
         writer: &Writer,
-    ) -> Result<ModuleResult, ExecError> {
+    ) -> Result<Ran, ExecError> {
         let spec = module.spec();
         let mut item = WorkItem {
             job_id,
@@ -386,7 +466,7 @@ impl Executor {
             item.version = result.version;
             item.finished_at = Some(Utc::now());
             writer.upsert_item(item).await?;
-            return Ok(result);
+            return Ok(Ran::Done(result));
         }
 
         let failed_deps: Vec<String> = deps
@@ -405,13 +485,13 @@ impl Executor {
             item.error = Some(why.clone());
             item.finished_at = Some(Utc::now());
             writer.upsert_item(item).await?;
-            return Ok(ModuleResult {
+            return Ok(Ran::Done(ModuleResult {
                 status: ItemStatus::Skipped,
                 version: None,
                 error: Some(why.clone()),
                 budget: false,
                 output: Finished::NotAvailable(why),
-            });
+            }));
         }
 
         let _permit = self.permits.acquire().await.ok();
@@ -449,7 +529,7 @@ impl Executor {
         let outcome = self.invoke(module.clone(), ctx).await;
         match outcome {
             // The snapshot and its work item are committed together.
-            Ok(output) => self.persist(domain, &module, output, item, writer).await,
+            Ok(output) => Ok(self.persist(domain, &module, output, item, writer)),
             Err(Failure { message, budget }) => {
                 let result = ModuleResult {
                     status: ItemStatus::Failed,
@@ -462,7 +542,7 @@ impl Executor {
                 item.error = result.error.clone();
                 item.finished_at = Some(Utc::now());
                 writer.upsert_item(item).await?;
-                Ok(result)
+                Ok(Ran::Done(result))
             }
         }
     }
@@ -497,16 +577,18 @@ impl Executor {
         }
     }
 
-    /// Canonicalizes and stores a module output as a new version or a confirmation, together
-    /// with its finished work item (`item`, completed from the save's outcome).
-    async fn persist(
+    /// Canonicalizes a module output and queues it to be stored as a new version or a
+    /// confirmation, together with its finished work item (`item`, completed from the save's
+    /// outcome). The output is handed back at once, for the dependents; the save is waited for
+    /// separately.
+    fn persist(
         &self,
         domain: &Domain,
         module: &Arc<dyn Module>,
         mut output: ModuleOutput,
         item: WorkItem,
         writer: &Writer,
-    ) -> Result<ModuleResult, ExecError> {
+    ) -> Ran {
         let job_id = item.job_id;
         let mut item = item;
         item.finished_at = Some(Utc::now());
@@ -532,18 +614,8 @@ impl Executor {
             fetched_at: output.fetched_at,
             job_id: Some(job_id),
         };
-        let saved = writer.save_result(new, item).await?;
-        let (status, version) = match saved {
-            SaveOutcome::Unchanged { version } => (ItemStatus::Unchanged, version),
-            SaveOutcome::Created { version, .. } => (ItemStatus::NewVersion, version),
-        };
-        Ok(ModuleResult {
-            status,
-            version: Some(version),
-            error: None,
-            budget: false,
-            output: Finished::Ok(Arc::new(output)),
-        })
+        let save = writer.submit_result(new, item);
+        Ran::Saving(Arc::new(output), save)
     }
 
     /// The stored result if the module's latest snapshot is within its TTL and refresh allows.
@@ -644,23 +716,34 @@ impl Writer {
         }
     }
 
-    /// Saves a module's output and its finished work item (status and version from the
-    /// outcome); returns the outcome once both are committed.
-    async fn save_result(
-        &self,
-        new: NewSnapshot,
-        item: WorkItem,
-    ) -> Result<SaveOutcome, ExecError> {
+    /// Queues a module's output and its finished work item (status and version from the
+    /// outcome) for the next group commit, in the order of the calls; the outcome arrives
+    /// through the returned [`PendingSave`] once both are committed.
+    fn submit_result(&self, new: NewSnapshot, item: WorkItem) -> PendingSave {
         let (tx, rx) = oneshot::channel();
-        match self.ops.send(WriteOp::Result(new, item, tx)) {
-            Ok(()) => match rx.await {
-                Ok(r) => Ok(r?),
-                Err(_) => Err(writer_stopped()),
-            },
-            Err(mpsc::error::SendError(WriteOp::Result(new, item, _))) => {
-                Ok(save_one(self.store.as_ref(), self.derive.as_ref(), &new, &item).await?)
-            }
-            Err(_) => unreachable_write(),
+        if let Err(mpsc::error::SendError(WriteOp::Result(new, item, tx))) =
+            self.ops.send(WriteOp::Result(new, item, tx))
+        {
+            // The committing task is gone (a panic): save this one directly.
+            let (store, derive) = (self.store.clone(), self.derive.clone());
+            tokio::spawn(async move {
+                let r = save_one(store.as_ref(), derive.as_ref(), &new, &item).await;
+                let _ = tx.send(r);
+            });
+        }
+        PendingSave(rx)
+    }
+}
+
+/// The outcome of a queued save, once it is committed.
+struct PendingSave(oneshot::Receiver<Result<SaveOutcome, StoreError>>);
+
+impl PendingSave {
+    async fn wait(self) -> Result<SaveOutcome, ExecError> {
+        match self.0.await {
+            Ok(r) => Ok(r?),
+            // The committing task died (a panic) before answering.
+            Err(_) => Err(writer_stopped()),
         }
     }
 }

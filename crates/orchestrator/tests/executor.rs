@@ -26,6 +26,8 @@ enum Behaviour {
     CountFailedDeps,
     /// Emits a declared set out of canonical order, with one element cited on its own.
     UnsortedSet,
+    /// Fails unless every dependency handed over its output.
+    RequireDeps,
 }
 
 struct TestModule {
@@ -68,6 +70,12 @@ impl Module for TestModule {
             }
             Behaviour::CountFailedDeps => {
                 out.set("failed_deps", ctx.failed_dependencies().count(), &cite);
+            }
+            Behaviour::RequireDeps => {
+                for d in &self.spec.dependencies {
+                    ctx.require(d)?;
+                }
+                out.set("domain", ctx.domain.as_str(), &cite);
             }
             Behaviour::UnsortedSet => {
                 out.set("items", json!([{"id": "zeta"}, {"id": "alpha"}]), &cite);
@@ -270,4 +278,76 @@ async fn citations_follow_their_element_when_the_executor_sorts_a_set() {
         json!(["/items/1"]),
         "the citation moved with its element"
     );
+}
+
+/// (domain, module or "end", version) in the order the events came.
+type EventLog = Arc<Mutex<Vec<(String, String, Option<i64>)>>>;
+
+/// Dependents start from their dependency's output before its save commits, but nothing is
+/// reported before it is stored: each module's event comes after its dependencies' events, a
+/// domain's end after all of its modules, and every reported version is in the store.
+#[tokio::test]
+async fn dependents_start_early_but_every_event_follows_its_commit() {
+    let mut registry = Registry::new();
+    registry.register(module("a", &[], false, Behaviour::Ok));
+    registry.register(module("b", &["a"], false, Behaviour::RequireDeps));
+    registry.register(module("c", &["b"], false, Behaviour::RequireDeps));
+    registry.register(module("d", &["a", "c"], false, Behaviour::RequireDeps));
+    let plan = Arc::new(registry.plan().expect("plan"));
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open("sqlite::memory:").await.expect("store"));
+    let exec = Executor::new(
+        plan,
+        Gateway::new(Default::default()).expect("gateway"),
+        store.clone(),
+        Arc::new(NoDerivation),
+        ExecutorConfig {
+            concurrency: 64,
+            max_domains_in_flight: 32,
+            ..Default::default()
+        },
+    );
+    let job = uuid::Uuid::new_v4();
+    store
+        .create_job(job, "test", &json!({}))
+        .await
+        .expect("job");
+    let log: EventLog = Arc::default();
+    let l = log.clone();
+    let sink = Arc::new(move |e: &RunEvent| {
+        let entry = match e {
+            RunEvent::ModuleFinished {
+                domain,
+                module,
+                version,
+                ..
+            } => (domain.clone(), module.clone(), *version),
+            RunEvent::DomainFinished { domain, .. } => (domain.clone(), "end".into(), None),
+            RunEvent::DomainStarted { .. } => return,
+        };
+        l.lock().unwrap().push(entry);
+    });
+    let domains: Vec<String> = (0..100).map(|i| format!("company{i}.com")).collect();
+    let ds: Vec<Domain> = domains.iter().map(|d| Domain::parse(d).unwrap()).collect();
+    let summary = exec.run(job, stream::iter(ds), sink).await.expect("run");
+    assert_eq!(summary.failed(), 0, "{:?}", summary.failures);
+    let log = log.lock().unwrap().clone();
+    for d in &domains {
+        let order: Vec<&str> = log
+            .iter()
+            .filter(|(domain, _, _)| domain == d)
+            .map(|(_, m, _)| m.as_str())
+            .collect();
+        assert_eq!(order, ["a", "b", "c", "d", "end"], "{d}");
+        for (_, m, version) in log
+            .iter()
+            .filter(|(domain, m, _)| domain == d && m != "end")
+        {
+            let stored = store.latest_snapshot(d, m).await.unwrap().expect("stored");
+            assert_eq!(Some(stored.version), *version, "{d}/{m}");
+        }
+    }
+    let items = store.items_for_job(job).await.expect("items");
+    assert_eq!(items.len(), 400);
+    assert!(items.iter().all(|i| i.status == ItemStatus::NewVersion));
 }
