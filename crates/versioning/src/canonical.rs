@@ -181,14 +181,64 @@ fn text_of(v: &Value) -> String {
     }
 }
 
-/// SHA-256 (hex) of the canonical JSON text; equal hashes mean "unchanged".
+/// SHA-256 (hex) of the canonical JSON text; equal hashes mean "unchanged". Every module run
+/// hashes its output, so the text is streamed into the hash (no copy of it is built) and the
+/// hex is written in one string: the same bytes, and so the same hashes, as stored before.
 pub fn content_hash(canonical: &Value) -> String {
-    let mut h = Sha256::new();
-    h.update(canonical.to_string().as_bytes());
-    h.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
+    /// Feeds serialized JSON straight into the hash.
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut h = Hashing(Sha256::new());
+    if serde_json::to_writer(&mut h, canonical).is_err() {
+        // Writing into a hash cannot fail; a `Value` always serializes. Kept total anyway.
+        h = Hashing(Sha256::new());
+        h.0.update(canonical.to_string().as_bytes());
+    }
+    let mut out = String::with_capacity(64);
+    for b in h.0.finalize() {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod hash_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The hashes already stored were made by hashing `to_string()` and formatting each byte
+    /// (the literal below is Python's `sha256('{"a":[1,"xé"],"b":null}'.encode())`).
+    fn as_before(v: &Value) -> String {
+        let mut h = Sha256::new();
+        h.update(v.to_string().as_bytes());
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn hashes_are_those_stored_before() {
+        assert_eq!(
+            content_hash(&json!({"a": [1, "x\u{e9}"], "b": null})),
+            "0d140bd9e055f8c5a305dae1e6baf321456cfaef49e4096ee9ca24d627ac9919"
+        );
+        for v in [
+            json!(null),
+            json!({}),
+            json!({"name": "Stripe \"Inc\"", "n": 1.5e300, "neg": -0.0, "list": [true, {"z": []}]}),
+            json!("tab\there, newline\n, emoji \u{1f600}, control \u{1}"),
+        ] {
+            assert_eq!(content_hash(&v), as_before(&v), "{v}");
+        }
+    }
 }
 
 #[cfg(test)]
