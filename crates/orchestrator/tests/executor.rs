@@ -88,14 +88,11 @@ impl Module for TestModule {
     }
 }
 
-async fn run(
+/// An executor over `modules` with a fresh in-memory store, and a job created in it.
+async fn executor(
     modules: Vec<Arc<dyn Module>>,
-    domains: &[&str],
-) -> (
-    Arc<dyn Store>,
-    BTreeMap<(String, String), ItemStatus>,
-    pforge_orchestrator::RunSummary,
-) {
+    cfg: ExecutorConfig,
+) -> (Arc<dyn Store>, Executor, uuid::Uuid) {
     let mut registry = Registry::new();
     for m in modules {
         registry.register(m);
@@ -108,16 +105,32 @@ async fn run(
         Gateway::new(Default::default()).expect("gateway"),
         store.clone(),
         Arc::new(NoDerivation),
+        cfg,
+    );
+    let job = uuid::Uuid::new_v4();
+    store
+        .create_job(job, "test", &json!({}))
+        .await
+        .expect("job");
+    (store, exec, job)
+}
+
+async fn run(
+    modules: Vec<Arc<dyn Module>>,
+    domains: &[&str],
+) -> (
+    Arc<dyn Store>,
+    BTreeMap<(String, String), ItemStatus>,
+    pforge_orchestrator::RunSummary,
+) {
+    let (store, exec, job) = executor(
+        modules,
         ExecutorConfig {
             module_timeout: Duration::from_millis(300),
             ..Default::default()
         },
-    );
-    let job = uuid::Uuid::new_v4();
-    store
-        .create_job(job, "test", &serde_json::json!({}))
-        .await
-        .expect("job");
+    )
+    .await;
     let seen: Arc<Mutex<BTreeMap<(String, String), ItemStatus>>> = Arc::default();
     let s = seen.clone();
     let sink = Arc::new(move |e: &RunEvent| {
@@ -288,30 +301,20 @@ type EventLog = Arc<Mutex<Vec<(String, String, Option<i64>)>>>;
 /// domain's end after all of its modules, and every reported version is in the store.
 #[tokio::test]
 async fn dependents_start_early_but_every_event_follows_its_commit() {
-    let mut registry = Registry::new();
-    registry.register(module("a", &[], false, Behaviour::Ok));
-    registry.register(module("b", &["a"], false, Behaviour::RequireDeps));
-    registry.register(module("c", &["b"], false, Behaviour::RequireDeps));
-    registry.register(module("d", &["a", "c"], false, Behaviour::RequireDeps));
-    let plan = Arc::new(registry.plan().expect("plan"));
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open("sqlite::memory:").await.expect("store"));
-    let exec = Executor::new(
-        plan,
-        Gateway::new(Default::default()).expect("gateway"),
-        store.clone(),
-        Arc::new(NoDerivation),
+    let (store, exec, job) = executor(
+        vec![
+            module("a", &[], false, Behaviour::Ok),
+            module("b", &["a"], false, Behaviour::RequireDeps),
+            module("c", &["b"], false, Behaviour::RequireDeps),
+            module("d", &["a", "c"], false, Behaviour::RequireDeps),
+        ],
         ExecutorConfig {
             concurrency: 64,
             max_domains_in_flight: 32,
             ..Default::default()
         },
-    );
-    let job = uuid::Uuid::new_v4();
-    store
-        .create_job(job, "test", &json!({}))
-        .await
-        .expect("job");
+    )
+    .await;
     let log: EventLog = Arc::default();
     let l = log.clone();
     let sink = Arc::new(move |e: &RunEvent| {
