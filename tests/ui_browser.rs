@@ -326,7 +326,7 @@ async fn a_user_walks_the_demo_in_a_real_browser() {
         .await;
     b.wait_text("main h1", "Job").await;
     b.js("window.__walk = 'same document'; return 1;").await;
-    let first_progress = b.find("#job-progress").await.text().await.unwrap();
+    let first_progress = b.text("#job-progress").await;
     b.screenshot("job-running").await;
     let status = wait_job_finished(&b).await;
     assert_eq!(status, "completed", "the re-enrich ended {status}");
@@ -342,7 +342,7 @@ async fn a_user_walks_the_demo_in_a_real_browser() {
         updates.as_i64().unwrap_or(0) >= 1,
         "no server-sent update arrived"
     );
-    let last_progress = b.find("#job-progress").await.text().await.unwrap();
+    let last_progress = b.text("#job-progress").await;
     assert_ne!(first_progress, last_progress, "progress never moved");
     b.wait_text("#job-live table", "m02_tech_stack").await;
     let no_cancel = b
@@ -383,7 +383,7 @@ async fn a_user_walks_the_demo_in_a_real_browser() {
         b.client.get_alert_text().await.is_err(),
         "a provider's script opened a dialog"
     );
-    let name = b.find("main h1").await.text().await.unwrap();
+    let name = b.text("main h1").await;
     assert!(name.contains("<script>alert('name')</script>"), "{name}");
 
     // The dark theme: every page again under prefers-color-scheme: dark.

@@ -205,6 +205,22 @@ impl Browser {
         }
     }
 
+    /// The text of the element matching `css`, read again if a live page replaced the element
+    /// between finding and reading it (the job page swaps its progress in as the job goes).
+    pub async fn text(&self, css: &str) -> String {
+        let start = Instant::now();
+        loop {
+            match self.find(css).await.text().await {
+                Ok(t) => return t,
+                Err(e) => assert!(
+                    start.elapsed() < WAIT,
+                    "could not read the text of {css:?} within {WAIT:?}: {e}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until the current path (with query) satisfies `ok`.
     pub async fn wait_path(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
