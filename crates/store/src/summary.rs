@@ -63,6 +63,14 @@ impl SummaryCol {
         }
     }
 
+    /// The column's place in [`SummaryCol::ALL`].
+    pub fn rank(self) -> usize {
+        SummaryCol::ALL
+            .iter()
+            .position(|c| *c == self)
+            .unwrap_or(SummaryCol::ALL.len())
+    }
+
     /// Whether the column holds an integer (else text).
     pub fn integer(self) -> bool {
         matches!(self, SummaryCol::IcpScore | SummaryCol::IntentScore)
@@ -103,6 +111,23 @@ pub struct LastChange<'a> {
     pub level: &'static str,
 }
 
+/// What one saved batch changes in one domain's summary row: it was enriched at the batch's
+/// time, the value columns of the field modules it saved (in [`SummaryCol::ALL`] order) take
+/// their new values, and its newest new change event, if any, may become its last change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryUpdate<'a> {
+    pub domain: &'a str,
+    pub values: Vec<(SummaryCol, SummaryValue)>,
+    pub change: Option<LastChange<'a>>,
+}
+
+impl SummaryUpdate<'_> {
+    /// The value columns this update sets.
+    pub fn cols(&self) -> Vec<SummaryCol> {
+        self.values.iter().map(|v| v.0).collect()
+    }
+}
+
 /// A latest snapshot's data, as a rebuild reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LatestData {
@@ -136,6 +161,38 @@ pub trait AccountTx: Send {
 
     /// Records each change as its domain's newest unless a newer one (by `(at, id)`) is there.
     async fn summary_changes(&mut self, rows: &[LastChange<'_>]) -> Result<(), StoreError>;
+
+    /// A saved batch's updates (sorted by domain, one per domain, rows inserted if missing):
+    /// [`AccountTx::summary_enriched`], then [`AccountTx::summary_values`] per set of columns,
+    /// then [`AccountTx::summary_changes`]. A backend may do it in one upsert per row instead,
+    /// which rewrites each row and its indexes once rather than up to four times.
+    async fn summary_update(
+        &mut self,
+        rows: &[SummaryUpdate<'_>],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let domains: Vec<&str> = rows.iter().map(|r| r.domain).collect();
+        self.summary_enriched(&domains, at).await?;
+        let mut sets: Vec<Vec<SummaryCol>> = rows.iter().map(SummaryUpdate::cols).collect();
+        sets.sort_by_key(|cols| cols.iter().map(|c| c.rank()).collect::<Vec<_>>());
+        sets.dedup();
+        for cols in sets.iter().filter(|cols| !cols.is_empty()) {
+            let of_set: Vec<(&str, Vec<SummaryValue>)> = rows
+                .iter()
+                .filter(|r| &r.cols() == cols)
+                .map(|r| (r.domain, r.values.iter().map(|v| v.1.clone()).collect()))
+                .collect();
+            self.summary_values(cols, &of_set).await?;
+        }
+        let changes: Vec<LastChange<'_>> = rows.iter().filter_map(|r| r.change.clone()).collect();
+        if !changes.is_empty() {
+            self.summary_changes(&changes).await?;
+        }
+        Ok(())
+    }
 
     /// Replaces each domain's technologies (lowercased, distinct) with the given ones.
     async fn summary_technologies(
@@ -315,17 +372,47 @@ pub(crate) async fn follow_batch<T: AccountTx + ?Sized>(
     }
     domains.sort_unstable();
     domains.dedup();
-    tx.summary_enriched(&domains, at).await?;
+    let mut updates: Vec<SummaryUpdate<'_>> = domains
+        .iter()
+        .map(|d| SummaryUpdate {
+            domain: d,
+            values: Vec::new(),
+            change: None,
+        })
+        .collect();
+    let slot =
+        |updates: &[SummaryUpdate<'_>], d: &str| updates.binary_search_by(|u| u.domain.cmp(d)).ok();
 
-    if let Some(f) = tx.account_fields() {
-        let latest: Vec<(&str, &str, &Value)> = rows
-            .iter()
-            .map(|r| (r.new.domain.as_str(), r.new.module.as_str(), &r.new.data))
-            .collect();
-        write_values(tx, &f, &latest).await?;
+    // Value columns: later rows of one (domain, module) win, as later versions do.
+    let fields = tx.account_fields();
+    let mut technologies: Vec<(&str, &Value)> = Vec::new();
+    if let Some(f) = &fields {
+        for r in rows {
+            let (domain, module) = (r.new.domain.as_str(), r.new.module.as_str());
+            let Some(i) = slot(&updates, domain) else {
+                continue;
+            };
+            for col in SummaryCol::of_module(f, module) {
+                let value = extract(col, f, &r.new.data);
+                let values = &mut updates[i].values;
+                match values.iter_mut().find(|v| v.0 == col) {
+                    Some(v) => v.1 = value,
+                    None => values.push((col, value)),
+                }
+            }
+            if module == f.technologies.module {
+                match technologies.iter_mut().find(|t| t.0 == domain) {
+                    Some(t) => t.1 = &r.new.data,
+                    None => technologies.push((domain, &r.new.data)),
+                }
+            }
+        }
+        for u in updates.iter_mut() {
+            u.values.sort_by_key(|v| v.0.rank());
+        }
     }
 
-    let mut changes: Vec<LastChange<'_>> = Vec::new();
+    // The newest new change event per domain.
     for e in events {
         let c = LastChange {
             domain: e.domain.as_str(),
@@ -333,15 +420,25 @@ pub(crate) async fn follow_batch<T: AccountTx + ?Sized>(
             id: e.id,
             level: e.level.as_str(),
         };
-        match changes.iter_mut().find(|x| x.domain == c.domain) {
-            Some(x) if (c.at, c.id) > (x.at, x.id) => *x = c,
-            Some(_) => {}
-            None => changes.push(c),
+        let Some(i) = slot(&updates, c.domain) else {
+            continue;
+        };
+        match &updates[i].change {
+            Some(x) if (c.at, c.id) <= (x.at, x.id) => {}
+            _ => updates[i].change = Some(c),
         }
     }
-    if !changes.is_empty() {
-        changes.sort_by(|a, b| a.domain.cmp(b.domain));
-        tx.summary_changes(&changes).await?;
+    tx.summary_update(&updates, at).await?;
+
+    if let Some(f) = &fields {
+        if !technologies.is_empty() {
+            technologies.sort_by(|a, b| a.0.cmp(b.0));
+            let rows: Vec<(&str, Vec<String>)> = technologies
+                .iter()
+                .map(|(d, data)| (*d, self::technologies(f, data)))
+                .collect();
+            tx.summary_technologies(&rows).await?;
+        }
     }
     Ok(())
 }

@@ -162,6 +162,7 @@ conformance!(
     concurrent_batches_over_shared_modules_never_deadlock,
     accounts_summary_filters_sorts_and_pages,
     accounts_summary_follows_writes,
+    accounts_summary_follows_a_batch_of_mixed_rows,
     accounts_summary_follows_targets_and_removal,
     accounts_summary_rebuilds_for_other_fields,
     accounts_summary_rebuilds_an_old_database,
@@ -2865,6 +2866,91 @@ async fn accounts_summary_follows_writes(h: Harness) {
 
 /// Targets are accounts; removing an account hides it and unlists it, keeping its history,
 /// and adding or saving it again shows it again.
+/// One batch whose domains set different columns (and one domain two versions of a module,
+/// with a change event) leaves every row as saving them one by one would.
+async fn accounts_summary_follows_a_batch_of_mixed_rows(h: Harness) {
+    let store = open_with_fields(&h).await;
+    store
+        .save_snapshot(
+            &data_snap(
+                "acme.io",
+                "intent",
+                json!({"score": 40, "level": "cool", "n": 1}),
+            ),
+            &NoDerivation,
+        )
+        .await
+        .unwrap();
+    let before = account(&store, "acme.io").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    let batch = [
+        data_snap("acme.io", "co", json!({"name": "Acme"})),
+        data_snap("beta.io", "icp", json!({"tier": "A", "score": 81})),
+        data_snap(
+            "acme.io",
+            "intent",
+            json!({"score": 55, "level": "warm", "n": 2}),
+        ),
+        data_snap(
+            "gamma.io",
+            "tech",
+            json!({"technologies": [{"name": "React"}]}),
+        ),
+        data_snap(
+            "acme.io",
+            "intent",
+            json!({"score": 72, "level": "hot", "n": 3}),
+        ),
+        data_snap("beta.io", "co", json!({"name": "Beta"})),
+    ];
+    store
+        .save_snapshots(&batch, &Recording::default())
+        .await
+        .unwrap();
+
+    let acme = account(&store, "acme.io").await.unwrap();
+    assert_eq!(acme.name.as_deref(), Some("Acme"));
+    assert_eq!(
+        (acme.intent_score, acme.intent_band.as_deref()),
+        (Some(72), Some("hot")),
+        "the later version of the batch wins"
+    );
+    assert_eq!((acme.tier.as_deref(), acme.icp_score), (None, None));
+    assert_eq!(acme.last_change_level.as_deref(), Some("high"));
+    assert!(acme.last_change_at.is_some());
+    assert!(acme.last_enriched > before.last_enriched, "{acme:?}");
+
+    let beta = account(&store, "beta.io").await.unwrap();
+    assert_eq!(beta.name.as_deref(), Some("Beta"));
+    assert_eq!(
+        (beta.tier.as_deref(), beta.icp_score),
+        (Some("A"), Some(81))
+    );
+    assert_eq!((beta.intent_score, beta.last_change_at), (None, None));
+
+    let gamma = account(&store, "gamma.io").await.unwrap();
+    assert_eq!((gamma.name, gamma.last_change_at), (None, None));
+    assert_eq!(runs(&store, "react").await, ["gamma.io"]);
+    assert_eq!(acme.last_enriched, beta.last_enriched);
+    assert_eq!(beta.last_enriched, gamma.last_enriched);
+
+    // A later version that raised no change event sets its values and keeps the last change.
+    let newest = acme.last_change_at;
+    let quiet = data_snap(
+        "acme.io",
+        "intent",
+        json!({"score": 10, "level": "cold", "n": 4}),
+    );
+    store.save_snapshots(&[quiet], &NoDerivation).await.unwrap();
+    let acme = account(&store, "acme.io").await.unwrap();
+    assert_eq!(acme.intent_score, Some(10));
+    assert_eq!(
+        acme.last_change_at, newest,
+        "no new event, the last change stays"
+    );
+}
+
 async fn accounts_summary_follows_targets_and_removal(h: Harness) {
     let store = open_with_fields(&h).await;
     store

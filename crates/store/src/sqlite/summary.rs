@@ -11,9 +11,10 @@ use super::tx::SqliteTx;
 use super::{ts, Cells};
 use crate::backend::{AccountTx, LastChange, LatestData, SummaryCol, SummaryValue};
 use crate::rows::Cols;
+use crate::summary::SummaryUpdate;
 use crate::{AccountFields, StoreError};
 
-/// Rows per statement: at most 6 parameters a row, well under 32,766.
+/// Rows per statement: at most 10 parameters a row, well under 32,766.
 const CHUNK: usize = 2000;
 
 /// `domain IN (?, ...)`.
@@ -87,6 +88,79 @@ impl AccountTx for SqliteTx {
                 set.join(", ")
             ));
             qb.build().execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// One upsert per row: rows that set the same columns share a statement, and each row and
+    /// its indexes are rewritten once (SET expressions all read the row as it was, so the
+    /// last-change test holds for its three columns alike).
+    async fn summary_update(
+        &mut self,
+        rows: &[SummaryUpdate<'_>],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let at = ts(at);
+        let mut shapes: Vec<(Vec<SummaryCol>, bool)> = rows
+            .iter()
+            .map(|r| (r.cols(), r.change.is_some()))
+            .collect();
+        shapes.sort_by_key(|(cols, change)| {
+            (cols.iter().map(|c| c.rank()).collect::<Vec<_>>(), *change)
+        });
+        shapes.dedup();
+        for (cols, change) in shapes {
+            let of_shape: Vec<&SummaryUpdate<'_>> = rows
+                .iter()
+                .filter(|r| r.change.is_some() == change && r.cols() == cols)
+                .collect();
+            let names: Vec<&str> = cols.iter().map(|c| c.column()).collect();
+            let mut insert = vec!["domain", "last_enriched"];
+            insert.extend(&names);
+            if change {
+                insert.extend(["last_change_at", "last_change_id", "last_change_level"]);
+            }
+            let mut set = vec![
+                "hidden = 0".to_string(),
+                "last_enriched = CASE WHEN account_summary.last_enriched IS NULL \
+                 OR excluded.last_enriched > account_summary.last_enriched \
+                 THEN excluded.last_enriched ELSE account_summary.last_enriched END"
+                    .to_string(),
+            ];
+            set.extend(names.iter().map(|n| format!("{n} = excluded.{n}")));
+            if change {
+                let newer = "account_summary.last_change_at IS NULL \
+                     OR (excluded.last_change_at, excluded.last_change_id) > \
+                     (account_summary.last_change_at, account_summary.last_change_id)";
+                set.extend(["last_change_at", "last_change_id", "last_change_level"].map(|c| {
+                    format!("{c} = CASE WHEN {newer} THEN excluded.{c} ELSE account_summary.{c} END")
+                }));
+            }
+            for chunk in of_shape.chunks(CHUNK) {
+                let mut qb = QueryBuilder::<Sqlite>::new(format!(
+                    "INSERT INTO account_summary ({}) ",
+                    insert.join(", ")
+                ));
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.domain).push_bind(at.clone());
+                    for (_, v) in &r.values {
+                        match v {
+                            SummaryValue::Text(t) => b.push_bind(t.clone()),
+                            SummaryValue::Int(i) => b.push_bind(*i),
+                        };
+                    }
+                    if let Some(c) = &r.change {
+                        b.push_bind(ts(c.at))
+                            .push_bind(c.id.to_string())
+                            .push_bind(c.level);
+                    }
+                });
+                qb.push(format!(
+                    " ON CONFLICT (domain) DO UPDATE SET {}",
+                    set.join(", ")
+                ));
+                qb.build().execute(&mut *self.tx).await?;
+            }
         }
         Ok(())
     }
