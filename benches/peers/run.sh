@@ -12,5 +12,9 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet "dask==2024.*" "prefect==3.*"
 fi
+# Prefect's first start on a fresh machine creates and migrates its database before its
+# ephemeral API server answers, which took longer than Prefect's default wait here (the run then
+# stopped with "Timed out while attempting to connect to ephemeral Prefect API server").
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="${PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS:-120}"
 cd "$root"
 "$venv/bin/python" "$here/peers.py" "$pforge" "$n"
