@@ -587,7 +587,7 @@ impl Executor {
 
     /// Runs the module inside its domain's task, so that a panic or a timeout fails this
     /// module only: the panic is caught as the run unwinds, and a run past its timeout is
-    /// dropped. (A task per module run cost a spawn and a cross-thread wake-up each, a fifth of
+    /// dropped. (A task per module run cost a spawn and a cross-thread wake-up each, a sixth of
     /// the engine's time with no-op modules; the domains are the tasks, so CPU-heavy modules of
     /// different domains still run in parallel.)
     async fn invoke(

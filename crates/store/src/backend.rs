@@ -21,7 +21,7 @@ pub use crate::jobs::JobTx;
 pub use crate::queue::QueueTx;
 pub use crate::snapshots::{SnapshotRow, SnapshotTx};
 pub use crate::summary::{
-    AccountTx, FieldsCache, LastChange, LatestData, SummaryCol, SummaryValue,
+    AccountTx, FieldsCache, LastChange, LatestData, SummaryCol, SummaryUpdate, SummaryValue,
 };
 
 /// A database the rules can run on. Implementations must make a [`WriteTx`] atomic (all of it

@@ -9,9 +9,8 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::tx::SqliteTx;
 use super::{ts, Cells};
-use crate::backend::{AccountTx, LastChange, LatestData, SummaryCol, SummaryValue};
+use crate::backend::{AccountTx, LastChange, LatestData, SummaryCol, SummaryUpdate, SummaryValue};
 use crate::rows::Cols;
-use crate::summary::SummaryUpdate;
 use crate::{AccountFields, StoreError};
 
 /// Rows per statement: at most 10 parameters a row, well under 32,766.
