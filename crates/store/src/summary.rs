@@ -10,6 +10,7 @@
 //! one, so every writer keeps the summary whoever opened it first. Pruning needs nothing here:
 //! it never deletes a latest version, and the summary only holds latest values.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -176,16 +177,8 @@ pub trait AccountTx: Send {
         }
         let domains: Vec<&str> = rows.iter().map(|r| r.domain).collect();
         self.summary_enriched(&domains, at).await?;
-        let mut sets: Vec<Vec<SummaryCol>> = rows.iter().map(SummaryUpdate::cols).collect();
-        sets.sort_by_key(|cols| cols.iter().map(|c| c.rank()).collect::<Vec<_>>());
-        sets.dedup();
-        for cols in sets.iter().filter(|cols| !cols.is_empty()) {
-            let of_set: Vec<(&str, Vec<SummaryValue>)> = rows
-                .iter()
-                .filter(|r| &r.cols() == cols)
-                .map(|r| (r.domain, r.values.iter().map(|v| v.1.clone()).collect()))
-                .collect();
-            self.summary_values(cols, &of_set).await?;
+        for (cols, of_set) in by_cols(rows.iter().map(|r| (r.domain, r.values.as_slice()))) {
+            self.summary_values(&cols, &of_set).await?;
         }
         let changes: Vec<LastChange<'_>> = rows.iter().filter_map(|r| r.change.clone()).collect();
         if !changes.is_empty() {
@@ -387,29 +380,17 @@ pub(crate) async fn follow_batch<T: AccountTx + ?Sized>(
     let fields = tx.account_fields();
     let mut technologies: Vec<(&str, &Value)> = Vec::new();
     if let Some(f) = &fields {
-        for r in rows {
-            let (domain, module) = (r.new.domain.as_str(), r.new.module.as_str());
-            let Some(i) = slot(&updates, domain) else {
-                continue;
-            };
-            for col in SummaryCol::of_module(f, module) {
-                let value = extract(col, f, &r.new.data);
-                let values = &mut updates[i].values;
-                match values.iter_mut().find(|v| v.0 == col) {
-                    Some(v) => v.1 = value,
-                    None => values.push((col, value)),
-                }
-            }
-            if module == f.technologies.module {
-                match technologies.iter_mut().find(|t| t.0 == domain) {
-                    Some(t) => t.1 = &r.new.data,
-                    None => technologies.push((domain, &r.new.data)),
-                }
+        let latest: Vec<(&str, &str, &Value)> = rows
+            .iter()
+            .map(|r| (r.new.domain.as_str(), r.new.module.as_str(), &r.new.data))
+            .collect();
+        let found = latest_values(f, &latest);
+        for (domain, values) in found.values {
+            if let Some(i) = slot(&updates, domain) {
+                updates[i].values = values;
             }
         }
-        for u in updates.iter_mut() {
-            u.values.sort_by_key(|v| v.0.rank());
-        }
+        technologies = found.technologies;
     }
 
     // The newest new change event per domain.
@@ -431,14 +412,7 @@ pub(crate) async fn follow_batch<T: AccountTx + ?Sized>(
     tx.summary_update(&updates, at).await?;
 
     if let Some(f) = &fields {
-        if !technologies.is_empty() {
-            technologies.sort_by(|a, b| a.0.cmp(b.0));
-            let rows: Vec<(&str, Vec<String>)> = technologies
-                .iter()
-                .map(|(d, data)| (*d, self::technologies(f, data)))
-                .collect();
-            tx.summary_technologies(&rows).await?;
-        }
+        write_technologies(tx, f, &technologies).await?;
     }
     Ok(())
 }
@@ -450,35 +424,97 @@ async fn write_values<T: AccountTx + ?Sized>(
     f: &AccountFields,
     latest: &[(&str, &str, &Value)],
 ) -> Result<(), StoreError> {
-    let mut modules: Vec<&str> = latest.iter().map(|l| l.1).collect();
-    modules.sort_unstable();
-    modules.dedup();
-    for module in modules {
+    let found = latest_values(f, latest);
+    for (cols, rows) in by_cols(found.values.iter().map(|(d, v)| (*d, v.as_slice()))) {
+        tx.summary_values(&cols, &rows).await?;
+    }
+    write_technologies(tx, f, &found.technologies).await
+}
+
+/// What some latest data sets in the summary: each domain's value columns (in
+/// [`SummaryCol::ALL`] order) and the data its technologies come from, both sorted by domain.
+struct LatestValues<'a> {
+    values: Vec<(&'a str, Vec<(SummaryCol, SummaryValue)>)>,
+    technologies: Vec<(&'a str, &'a Value)>,
+}
+
+/// The values `latest` (data per (domain, module), later entries of one key winning) sets.
+fn latest_values<'a>(
+    f: &AccountFields,
+    latest: &[(&'a str, &'a str, &'a Value)],
+) -> LatestValues<'a> {
+    let mut values: Vec<(&str, Vec<(SummaryCol, SummaryValue)>)> = Vec::new();
+    let mut technologies: Vec<(&str, &Value)> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    let mut tech_at: HashMap<&str, usize> = HashMap::new();
+    for &(domain, module, data) in latest {
         let cols = SummaryCol::of_module(f, module);
-        let mut of_module: Vec<(&str, &Value)> = Vec::new();
-        for &(d, _, data) in latest.iter().filter(|l| l.1 == module) {
-            match of_module.iter_mut().find(|x| x.0 == d) {
-                Some(x) => x.1 = data,
-                None => of_module.push((d, data)),
+        if !cols.is_empty() {
+            let i = *at.entry(domain).or_insert_with(|| {
+                values.push((domain, Vec::new()));
+                values.len() - 1
+            });
+            for col in cols {
+                let value = extract(col, f, data);
+                match values[i].1.iter_mut().find(|v| v.0 == col) {
+                    Some(v) => v.1 = value,
+                    None => values[i].1.push((col, value)),
+                }
             }
         }
-        of_module.sort_by(|a, b| a.0.cmp(b.0));
-        if !cols.is_empty() {
-            let rows: Vec<(&str, Vec<SummaryValue>)> = of_module
-                .iter()
-                .map(|(d, data)| (*d, cols.iter().map(|c| extract(*c, f, data)).collect()))
-                .collect();
-            tx.summary_values(&cols, &rows).await?;
-        }
         if module == f.technologies.module {
-            let rows: Vec<(&str, Vec<String>)> = of_module
-                .iter()
-                .map(|(d, data)| (*d, technologies(f, data)))
-                .collect();
-            tx.summary_technologies(&rows).await?;
+            match tech_at.get(domain) {
+                Some(&i) => technologies[i].1 = data,
+                None => {
+                    tech_at.insert(domain, technologies.len());
+                    technologies.push((domain, data));
+                }
+            }
         }
     }
-    Ok(())
+    for v in values.iter_mut() {
+        v.1.sort_by_key(|c| c.0.rank());
+    }
+    values.sort_by(|a, b| a.0.cmp(b.0));
+    technologies.sort_by(|a, b| a.0.cmp(b.0));
+    LatestValues {
+        values,
+        technologies,
+    }
+}
+
+/// Rows grouped by the value columns they set (groups with none left out), each group's rows
+/// in the given order: one [`AccountTx::summary_values`] call per group.
+#[allow(clippy::type_complexity)]
+fn by_cols<'a>(
+    rows: impl Iterator<Item = (&'a str, &'a [(SummaryCol, SummaryValue)])>,
+) -> Vec<(Vec<SummaryCol>, Vec<(&'a str, Vec<SummaryValue>)>)> {
+    let mut groups: Vec<(Vec<SummaryCol>, Vec<(&str, Vec<SummaryValue>)>)> = Vec::new();
+    for (domain, values) in rows.filter(|r| !r.1.is_empty()) {
+        let cols: Vec<SummaryCol> = values.iter().map(|v| v.0).collect();
+        let row = (domain, values.iter().map(|v| v.1.clone()).collect());
+        match groups.iter_mut().find(|g| g.0 == cols) {
+            Some(g) => g.1.push(row),
+            None => groups.push((cols, vec![row])),
+        }
+    }
+    groups
+}
+
+/// Replaces the technologies of each domain in `of` (sorted by domain) with its data's.
+async fn write_technologies<T: AccountTx + ?Sized>(
+    tx: &mut T,
+    f: &AccountFields,
+    of: &[(&str, &Value)],
+) -> Result<(), StoreError> {
+    if of.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(&str, Vec<String>)> = of
+        .iter()
+        .map(|(d, data)| (*d, technologies(f, data)))
+        .collect();
+    tx.summary_technologies(&rows).await
 }
 
 /// One column's value out of its module's data: text is a string as it is (any other non-null
