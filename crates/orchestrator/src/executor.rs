@@ -23,8 +23,10 @@ use pforge_versioning::{canonicalize, content_hash, remap_pointer};
 use serde::Serialize;
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinSet;
@@ -161,21 +163,24 @@ enum Finished {
     NotAvailable(String),
 }
 
-/// What a module run came to: a final result, or an output whose save is still under way.
+/// What a module run came to: a final result, or an output still to be saved (the snapshot
+/// and the work item that records it).
 enum Ran {
     Done(ModuleResult),
-    Saving(Arc<ModuleOutput>, PendingSave),
+    Output(Arc<ModuleOutput>, Box<(NewSnapshot, WorkItem)>),
 }
 
-/// One step of a domain's run: a module ran, or the save of its output committed.
+/// One step of a domain's run: a module ran, or the saves of a group of its outputs committed.
 enum Step {
     Ran(Arc<dyn Module>, Result<Ran, ExecError>, Instant),
-    Saved(
-        Arc<dyn Module>,
-        Arc<ModuleOutput>,
-        Result<SaveOutcome, ExecError>,
-        Instant,
-    ),
+    Saved(Vec<Unsaved>, Result<Vec<SaveOutcome>, ExecError>),
+}
+
+/// A module whose output exists but whose save has not committed yet: what its event needs.
+struct Unsaved {
+    module: Arc<dyn Module>,
+    output: Arc<ModuleOutput>,
+    started: Instant,
 }
 
 /// A domain's run: the domain and each module's result, in the order they finished.
@@ -383,35 +388,65 @@ impl Executor {
             pending.push(start(m, &finished, latest.remove(&m.spec().id)));
         }
         let mut failed_modules = 0;
-        while let Some(step) = pending.next().await {
+        // Outputs whose saves are not queued yet. They are queued together, as one group,
+        // whenever no other step of this domain is ready: modules that answer at once (a cache
+        // hit, no provider) are then saved in one hand-off instead of one each, and a module
+        // that waits on the network still has its save queued as soon as it is the only thing
+        // left to do. Within a group the saves keep the order the modules finished in.
+        let mut unsaved: Vec<Unsaved> = Vec::new();
+        let mut saves: Vec<(NewSnapshot, WorkItem)> = Vec::new();
+        loop {
+            let step = match futures::poll!(pending.next()) {
+                Poll::Ready(Some(step)) => step,
+                Poll::Ready(None) if unsaved.is_empty() => break,
+                _ if !unsaved.is_empty() => {
+                    let group = std::mem::take(&mut unsaved);
+                    let save = writer.submit_results(std::mem::take(&mut saves));
+                    pending.push(Either::Right(async move {
+                        Step::Saved(group, save.wait().await)
+                    }));
+                    continue;
+                }
+                _ => match pending.next().await {
+                    Some(step) => step,
+                    None => break,
+                },
+            };
             let (module, result, started) = match step {
                 Step::Ran(module, ran, started) => match ran? {
                     Ran::Done(result) => (module, result, started),
-                    Ran::Saving(output, save) => {
+                    Ran::Output(output, save) => {
                         let id = module.spec().id.clone();
                         finished.insert(id.clone(), Finished::Ok(output.clone()));
                         self.start_ready(&id, &mut waiting, |m| {
                             pending.push(start(m, &finished, latest.remove(&m.spec().id)));
                         });
-                        pending.push(Either::Right(async move {
-                            Step::Saved(module, output, save.wait().await, started)
-                        }));
+                        saves.push(*save);
+                        unsaved.push(Unsaved {
+                            module,
+                            output,
+                            started,
+                        });
                         continue;
                     }
                 },
-                Step::Saved(module, output, saved, started) => {
-                    let (status, version) = match saved? {
-                        SaveOutcome::Unchanged { version } => (ItemStatus::Unchanged, version),
-                        SaveOutcome::Created { version, .. } => (ItemStatus::NewVersion, version),
-                    };
-                    let result = ModuleResult {
-                        status,
-                        version: Some(version),
-                        error: None,
-                        budget: false,
-                        output: Finished::Ok(output),
-                    };
-                    self.record(&domain, &module, result, started, &events, &mut results);
+                Step::Saved(group, saved) => {
+                    for (u, outcome) in group.into_iter().zip(saved?) {
+                        let (status, version) = match outcome {
+                            SaveOutcome::Unchanged { version } => (ItemStatus::Unchanged, version),
+                            SaveOutcome::Created { version, .. } => {
+                                (ItemStatus::NewVersion, version)
+                            }
+                        };
+                        let result = ModuleResult {
+                            status,
+                            version: Some(version),
+                            error: None,
+                            budget: false,
+                            output: Finished::Ok(u.output),
+                        };
+                        self.record(&domain, &u.module, result, u.started, &events, &mut results);
+                    }
                     continue;
                 }
             };
@@ -534,10 +569,6 @@ impl Executor {
 
         let _permit = self.permits.acquire().await.ok();
         item.attempts = 1;
-        // The `running` row is progress, not an acknowledgement: it is queued for the next
-        // group commit without waiting for it (the outcome below is written after it and waited
-        // for, so it wins).
-        writer.queue_item(item.clone());
 
         let previous = latest.map(|s| s.data);
         let history = if module.reads_history() {
@@ -564,10 +595,21 @@ impl Executor {
             .with_previous(previous)
             .with_history(history)
             .with_hints(hints);
-        let outcome = self.invoke(module.clone(), ctx).await;
+        let mut run = std::pin::pin!(self.invoke(module.clone(), ctx));
+        let outcome = match futures::poll!(run.as_mut()) {
+            Poll::Ready(outcome) => outcome,
+            // The `running` row is progress, not an acknowledgement: it is queued for the next
+            // group commit without waiting for it (the outcome is written after it and waited
+            // for, so it wins). A run that answers on its first poll was never seen running, so
+            // it writes only its outcome.
+            Poll::Pending => {
+                writer.queue_item(item.clone());
+                run.await
+            }
+        };
         match outcome {
             // The snapshot and its work item are committed together.
-            Ok(output) => Ok(self.persist(domain, &module, output, item, writer)),
+            Ok(output) => Ok(self.persist(domain, &module, output, item)),
             Err(Failure { message, budget }) => {
                 let result = ModuleResult {
                     status: ItemStatus::Failed,
@@ -614,17 +656,15 @@ impl Executor {
         }
     }
 
-    /// Canonicalizes a module output and queues it to be stored as a new version or a
-    /// confirmation, together with its finished work item (`item`, completed from the save's
-    /// outcome). The output is handed back at once, for the dependents; the save is waited for
-    /// separately.
+    /// Canonicalizes a module output into the snapshot to store as a new version or a
+    /// confirmation, with its finished work item (`item`, completed from the save's outcome).
+    /// The output is handed back at once, for the dependents; the domain queues the save.
     fn persist(
         &self,
         domain: &Domain,
         module: &Arc<dyn Module>,
         mut output: ModuleOutput,
         item: WorkItem,
-        writer: &Writer,
     ) -> Ran {
         let job_id = item.job_id;
         let mut item = item;
@@ -651,8 +691,7 @@ impl Executor {
             fetched_at: output.fetched_at,
             job_id: Some(job_id),
         };
-        let save = writer.submit_result(new, item);
-        Ran::Saving(Arc::new(output), save)
+        Ran::Output(Arc::new(output), Box::new((new, item)))
     }
 
     /// The stored result if the module's latest snapshot is within its TTL and refresh allows.
@@ -699,14 +738,14 @@ struct Writer {
 enum WriteOp {
     /// A work item; `None` when nobody waits for its commit (the `running` row).
     Item(WorkItem, Option<oneshot::Sender<Result<(), StoreError>>>),
-    /// A module's output and its finished work item, whose status and version the save's
-    /// outcome decides; committed in one transaction.
-    Result(
-        NewSnapshot,
-        WorkItem,
-        oneshot::Sender<Result<SaveOutcome, StoreError>>,
-    ),
+    /// A group of one domain's module outputs, each with its finished work item (whose status
+    /// and version the save's outcome decides), in the order the modules finished; committed in
+    /// one transaction, answered with one outcome per output.
+    Results(Vec<(NewSnapshot, WorkItem)>, oneshot::Sender<SavedGroup>),
 }
+
+/// The outcomes of a group of saves, in order, once they are committed.
+type SavedGroup = Result<Vec<SaveOutcome>, StoreError>;
 
 impl Writer {
     /// Starts the committing task; it ends once every clone of the writer is dropped.
@@ -753,18 +792,19 @@ impl Writer {
         }
     }
 
-    /// Queues a module's output and its finished work item (status and version from the
-    /// outcome) for the next group commit, in the order of the calls; the outcome arrives
-    /// through the returned [`PendingSave`] once both are committed.
-    fn submit_result(&self, new: NewSnapshot, item: WorkItem) -> PendingSave {
+    /// Queues module outputs and their finished work items (status and version from the
+    /// outcomes) for the next group commit, in the order of the calls; the outcomes arrive
+    /// through the returned [`PendingSave`] once all of them are committed.
+    fn submit_results(&self, saves: Vec<(NewSnapshot, WorkItem)>) -> PendingSave {
         let (tx, rx) = oneshot::channel();
-        if let Err(mpsc::error::SendError(WriteOp::Result(new, item, tx))) =
-            self.ops.send(WriteOp::Result(new, item, tx))
+        if let Err(mpsc::error::SendError(WriteOp::Results(saves, tx))) =
+            self.ops.send(WriteOp::Results(saves, tx))
         {
-            // The committing task is gone (a panic): save this one directly.
+            // The committing task is gone (a panic): save these directly.
             let (store, derive) = (self.store.clone(), self.derive.clone());
             tokio::spawn(async move {
-                let r = save_one(store.as_ref(), derive.as_ref(), &new, &item).await;
+                let (news, items): (Vec<_>, Vec<_>) = saves.into_iter().unzip();
+                let r = save_group(store.as_ref(), derive.as_ref(), &news, &items).await;
                 let _ = tx.send(r);
             });
         }
@@ -772,11 +812,11 @@ impl Writer {
     }
 }
 
-/// The outcome of a queued save, once it is committed.
-struct PendingSave(oneshot::Receiver<Result<SaveOutcome, StoreError>>);
+/// The outcomes of a queued group of saves, once they are committed.
+struct PendingSave(oneshot::Receiver<SavedGroup>);
 
 impl PendingSave {
-    async fn wait(self) -> Result<SaveOutcome, ExecError> {
+    async fn wait(self) -> Result<Vec<SaveOutcome>, ExecError> {
         match self.0.await {
             Ok(r) => Ok(r?),
             // The committing task died (a panic) before answering.
@@ -808,34 +848,40 @@ fn completed(item: &WorkItem, outcome: &SaveOutcome) -> WorkItem {
     item
 }
 
-/// Saves one result and its work item in one transaction.
-async fn save_one(
+/// Saves a group of results and their work items (`items[i]` records `news[i]`) in one
+/// transaction.
+async fn save_group(
     store: &dyn Store,
     derive: &dyn DeriveChanges,
-    new: &NewSnapshot,
-    item: &WorkItem,
-) -> Result<SaveOutcome, StoreError> {
-    let items = |outcomes: &[SaveOutcome]| {
-        outcomes
-            .first()
-            .map(|o| vec![completed(item, o)])
-            .unwrap_or_default()
+    news: &[NewSnapshot],
+    items: &[WorkItem],
+) -> SavedGroup {
+    let completed_items = |outcomes: &[SaveOutcome]| {
+        items
+            .iter()
+            .zip(outcomes)
+            .map(|(item, o)| completed(item, o))
+            .collect::<Vec<_>>()
     };
-    let mut out = store
-        .save_snapshots_and_items(std::slice::from_ref(new), derive, &items)
+    let out = store
+        .save_snapshots_and_items(news, derive, &completed_items)
         .await?;
-    out.pop()
-        .ok_or_else(|| StoreError::Invalid("saving one snapshot returned no outcome".into()))
+    if out.len() != news.len() {
+        return Err(StoreError::Invalid(
+            "saving snapshots returned a different number of outcomes".into(),
+        ));
+    }
+    Ok(out)
 }
 
 /// Commits one batch in one transaction: every output with its work item, and every other work
 /// item (in the order they were queued, so a later write of an item wins). If the batch fails,
-/// its writes are retried one by one so that each caller gets its own exact outcome or error.
+/// its writes are retried one caller at a time so that each gets its own exact outcomes or error.
 async fn commit_batch(store: &dyn Store, derive: &dyn DeriveChanges, batch: Vec<WriteOp>) {
-    /// One write in queue order; a result's item is filled from its outcome.
+    /// One write in queue order; a group's items are filled from its outcomes.
     enum Slot {
         Plain(WorkItem, Option<oneshot::Sender<Result<(), StoreError>>>),
-        Result(usize, oneshot::Sender<Result<SaveOutcome, StoreError>>),
+        Results(Range<usize>, oneshot::Sender<SavedGroup>),
     }
     let mut slots = Vec::with_capacity(batch.len());
     let mut snaps = Vec::new();
@@ -843,21 +889,29 @@ async fn commit_batch(store: &dyn Store, derive: &dyn DeriveChanges, batch: Vec<
     for op in batch {
         match op {
             WriteOp::Item(item, reply) => slots.push(Slot::Plain(item, reply)),
-            WriteOp::Result(new, item, reply) => {
-                slots.push(Slot::Result(snaps.len(), reply));
-                snaps.push(new);
-                result_items.push(item);
+            WriteOp::Results(saves, reply) => {
+                let first = snaps.len();
+                for (new, item) in saves {
+                    snaps.push(new);
+                    result_items.push(item);
+                }
+                slots.push(Slot::Results(first..snaps.len(), reply));
             }
         }
     }
     let items = |outcomes: &[SaveOutcome]| {
-        slots
-            .iter()
-            .filter_map(|slot| match slot {
-                Slot::Plain(item, _) => Some(item.clone()),
-                Slot::Result(i, _) => outcomes.get(*i).map(|o| completed(&result_items[*i], o)),
-            })
-            .collect::<Vec<_>>()
+        let mut items = Vec::with_capacity(slots.len() + result_items.len());
+        for slot in &slots {
+            match slot {
+                Slot::Plain(item, _) => items.push(item.clone()),
+                Slot::Results(range, _) => items.extend(
+                    range
+                        .clone()
+                        .filter_map(|i| outcomes.get(i).map(|o| completed(&result_items[i], o))),
+                ),
+            }
+        }
+        items
     };
     let committed = match store.save_snapshots_and_items(&snaps, derive, &items).await {
         Ok(outcomes) if outcomes.len() == snaps.len() => Some(outcomes),
@@ -873,16 +927,14 @@ async fn commit_batch(store: &dyn Store, derive: &dyn DeriveChanges, batch: Vec<
                             let _ = reply.send(Ok(()));
                         }
                     }
-                    Slot::Result(_, reply) => {
-                        if let Some(outcome) = outcomes.next() {
-                            let _ = reply.send(Ok(outcome));
-                        }
+                    Slot::Results(range, reply) => {
+                        let _ = reply.send(Ok(outcomes.by_ref().take(range.len()).collect()));
                     }
                 }
             }
         }
         None => {
-            // One by one, in queue order: each caller gets its own outcome or error.
+            // Caller by caller, in queue order: each gets its own outcomes or error.
             for slot in slots {
                 match slot {
                     Slot::Plain(item, reply) => {
@@ -891,8 +943,10 @@ async fn commit_batch(store: &dyn Store, derive: &dyn DeriveChanges, batch: Vec<
                             let _ = reply.send(r);
                         }
                     }
-                    Slot::Result(i, reply) => {
-                        let r = save_one(store, derive, &snaps[i], &result_items[i]).await;
+                    Slot::Results(range, reply) => {
+                        let r =
+                            save_group(store, derive, &snaps[range.clone()], &result_items[range])
+                                .await;
                         let _ = reply.send(r);
                     }
                 }

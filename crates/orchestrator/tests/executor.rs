@@ -354,3 +354,120 @@ async fn dependents_start_early_but_every_event_follows_its_commit() {
     assert_eq!(items.len(), 400);
     assert!(items.iter().all(|i| i.status == ItemStatus::NewVersion));
 }
+
+/// Answers only once the test opens its gate.
+struct GatedModule {
+    spec: ModuleSpec,
+    gate: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl Module for GatedModule {
+    fn spec(&self) -> &ModuleSpec {
+        &self.spec
+    }
+
+    async fn run(&self, ctx: &ModuleContext) -> Result<ModuleOutput, ModuleError> {
+        self.gate.notified().await;
+        let mut out = ModuleOutput::new();
+        out.set(
+            "domain",
+            ctx.domain.as_str(),
+            &Citation::config("test", &[]),
+        );
+        Ok(out)
+    }
+}
+
+/// Saves of modules that answer at once are queued together, but never held back by a module
+/// still waiting: the quick modules are committed and reported while the slow one runs, and the
+/// slow one is recorded `running` meanwhile (a module that answers on its first poll writes only
+/// its outcome).
+#[tokio::test]
+async fn quick_modules_are_reported_while_a_slow_one_is_recorded_running() {
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let slow: Arc<dyn Module> = Arc::new(GatedModule {
+        spec: ModuleSpec {
+            id: "slow".into(),
+            title: "slow".into(),
+            dependencies: vec![],
+            providers: vec![],
+            runs_degraded: false,
+            set_arrays: vec![],
+        },
+        gate: gate.clone(),
+    });
+    let (store, exec, job) = executor(
+        vec![
+            module("quick", &[], false, Behaviour::Ok),
+            module("after_quick", &["quick"], false, Behaviour::RequireDeps),
+            slow,
+            module("after_slow", &["slow"], false, Behaviour::RequireDeps),
+        ],
+        ExecutorConfig::default(),
+    )
+    .await;
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let sink = Arc::new(move |e: &RunEvent| {
+        if let RunEvent::ModuleFinished { module, status, .. } = e {
+            let _ = seen_tx.send((module.clone(), *status));
+        }
+    });
+    let ds = vec![Domain::parse("gated-company.com").unwrap()];
+    let running = tokio::spawn(async move { exec.run(job, stream::iter(ds), sink).await });
+
+    let mut quick = Vec::new();
+    while quick.len() < 2 {
+        let (module, status) = tokio::time::timeout(Duration::from_secs(30), seen.recv())
+            .await
+            .expect("the quick modules are reported while the slow one waits")
+            .expect("events until the gate opens");
+        assert_eq!(status, ItemStatus::NewVersion, "{module}");
+        quick.push(module);
+    }
+    assert_eq!(
+        quick,
+        ["quick", "after_quick"],
+        "reported before the slow one answers"
+    );
+    let items = store.items_for_job(job).await.expect("items");
+    let state = |m: &str| items.iter().find(|i| i.module == m).map(|i| i.status);
+    assert_eq!(state("quick"), Some(ItemStatus::NewVersion));
+    assert_eq!(state("after_quick"), Some(ItemStatus::NewVersion));
+    // The `running` row is queued without being waited for: it may take a moment to commit.
+    let mut tries = 0;
+    while store
+        .items_for_job(job)
+        .await
+        .expect("items")
+        .iter()
+        .all(|i| i.module != "slow")
+    {
+        tries += 1;
+        assert!(tries < 500, "the slow module was never recorded running");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let items = store.items_for_job(job).await.expect("items");
+    let slow_item = items
+        .iter()
+        .find(|i| i.module == "slow")
+        .expect("slow item");
+    assert_eq!(slow_item.status, ItemStatus::Running);
+    assert!(
+        items.iter().all(|i| i.module != "after_slow"),
+        "not started yet"
+    );
+
+    gate.notify_one();
+    let summary = running.await.expect("joined").expect("run");
+    assert_eq!(summary.failed(), 0, "{:?}", summary.failures);
+    let mut rest = Vec::new();
+    while let Ok((module, status)) = seen.try_recv() {
+        assert_eq!(status, ItemStatus::NewVersion, "{module}");
+        rest.push(module);
+    }
+    assert_eq!(rest, ["slow", "after_slow"]);
+    let items = store.items_for_job(job).await.expect("items");
+    assert_eq!(items.len(), 4);
+    assert!(items.iter().all(|i| i.status == ItemStatus::NewVersion));
+}
