@@ -31,6 +31,7 @@ fn snapshots(job: Uuid) -> Vec<NewSnapshot> {
                 content_hash: format!("{n:064x}"),
                 fetched_at: Utc::now(),
                 job_id: Some(job),
+                text: None,
             }
         })
         .collect()

@@ -75,6 +75,7 @@ fn bench_versioning(c: &mut Criterion) {
         citations: json!([]),
         fetched_at: Utc::now(),
         job_id: None,
+        text: None,
     };
     let events = versioner.derive(Some(&prev), &next, 2).events.len();
     assert!(events > 0, "the two versions must differ");

@@ -190,6 +190,7 @@ impl DemoDb {
                         citations: cite.clone(),
                         fetched_at: chrono::Utc::now(),
                         job_id: None,
+                        text: None,
                     },
                     &NoDerivation,
                 )
@@ -285,6 +286,7 @@ impl DemoDb {
                     citations: latest.citations.clone(),
                     fetched_at: chrono::Utc::now(),
                     job_id: None,
+                    text: None,
                 },
                 &NoDerivation,
             )
@@ -316,6 +318,7 @@ impl DemoDb {
                         }]),
                         fetched_at: chrono::Utc::now(),
                         job_id: None,
+                        text: None,
                     },
                     &NoDerivation,
                 )

@@ -690,7 +690,9 @@ impl Executor {
             content_hash: hash,
             fetched_at: output.fetched_at,
             job_id: Some(job_id),
-        };
+            text: None,
+        }
+        .encoded();
         Ran::Output(Arc::new(output), Box::new((new, item)))
     }
 

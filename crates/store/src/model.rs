@@ -152,6 +152,46 @@ pub struct NewSnapshot {
     pub content_hash: String,
     pub fetched_at: DateTime<Utc>,
     pub job_id: Option<Uuid>,
+    /// `data` and `citations` already written as JSON text (see [`NewSnapshot::encoded`]);
+    /// `None` means the store writes them itself.
+    #[serde(skip)]
+    pub text: Option<std::sync::Arc<SnapshotText>>,
+}
+
+/// A result's data and citations as the JSON text the store writes. The executor makes it in
+/// the domain's task, where it runs in parallel with other domains, rather than leaving it to
+/// the store's single writer, whose time bounds a busy run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotText {
+    pub data: String,
+    pub citations: String,
+}
+
+impl NewSnapshot {
+    /// This result with its JSON text written now (see [`SnapshotText`]).
+    pub fn encoded(mut self) -> Self {
+        self.text = Some(std::sync::Arc::new(SnapshotText {
+            data: self.data.to_string(),
+            citations: self.citations.to_string(),
+        }));
+        self
+    }
+
+    /// `data` as JSON text: the text written beforehand, or written now.
+    pub fn data_text(&self) -> std::borrow::Cow<'_, str> {
+        match &self.text {
+            Some(t) => std::borrow::Cow::Borrowed(t.data.as_str()),
+            None => std::borrow::Cow::Owned(self.data.to_string()),
+        }
+    }
+
+    /// `citations` as JSON text: the text written beforehand, or written now.
+    pub fn citations_text(&self) -> std::borrow::Cow<'_, str> {
+        match &self.text {
+            Some(t) => std::borrow::Cow::Borrowed(t.citations.as_str()),
+            None => std::borrow::Cow::Owned(self.citations.to_string()),
+        }
+    }
 }
 
 pub use pforge_core::ChangeEvent;

@@ -131,6 +131,7 @@ macro_rules! conformance {
 
 conformance!(
     job_lifecycle,
+    encoded_text_stores_what_the_values_say,
     cancel_job_and_counts,
     items_upsert_and_overwrite,
     snapshot_versions_unchanged_and_derived_rows,
@@ -241,6 +242,7 @@ fn snap(domain: &str, module: &str, n: i64) -> NewSnapshot {
         content_hash: format!("hash-{n}"),
         fetched_at: now(),
         job_id: None,
+        text: None,
     }
 }
 
@@ -599,6 +601,28 @@ async fn snapshot_versions_unchanged_and_derived_rows(h: Harness) {
         store.latest_snapshot("stripe.com", "nope").await.unwrap(),
         None
     );
+}
+
+/// A result whose JSON text the executor wrote beforehand reads back exactly like one whose
+/// text the store writes: same data, same citations, in one batch with an unencoded one.
+async fn encoded_text_stores_what_the_values_say(h: Harness) {
+    let store = h.open().await;
+    let plain = snap("acme.io", "m01", 1);
+    let encoded = snap("acme.io", "m02", 2).encoded();
+    assert!(encoded.text.is_some());
+    store
+        .save_snapshots(&[plain.clone(), encoded.clone()], &NoDerivation)
+        .await
+        .unwrap();
+    for new in [&plain, &encoded] {
+        let stored = store
+            .latest_snapshot("acme.io", &new.module)
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(stored.data, new.data, "{}", new.module);
+        assert_eq!(stored.citations, new.citations, "{}", new.module);
+    }
 }
 
 async fn history_latest_and_get(h: Harness) {
@@ -2563,6 +2587,7 @@ fn data_snap(domain: &str, module: &str, data: Value) -> NewSnapshot {
         citations: json!([]),
         fetched_at: now(),
         job_id: None,
+        text: None,
     }
 }
 

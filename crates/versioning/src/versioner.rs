@@ -78,6 +78,7 @@ impl Versioner {
             citations,
             fetched_at,
             job_id,
+            text: None,
         }
     }
 

@@ -54,6 +54,7 @@ impl Outbox {
             content_hash: "h".into(),
             fetched_at: Utc::now(),
             job_id: None,
+            text: None,
         };
         store.save_snapshot(&raised, &Raise(alerts)).await.unwrap();
         Outbox { _dir: dir, store }

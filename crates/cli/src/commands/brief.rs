@@ -235,6 +235,7 @@ mod tests {
             content_hash: "h1".into(),
             fetched_at: chrono::Utc::now(),
             job_id: None,
+            text: None,
         };
         store.save_snapshot(&new, &NoDerivation).await.unwrap();
 

@@ -150,17 +150,21 @@ impl SnapshotTx for PgTx {
     }
 
     async fn insert_snapshots(&mut self, rows: &[SnapshotRow<'_>]) -> Result<(), StoreError> {
+        // Data and citations go as the JSON text the executor already wrote, when it did.
+        let data = column(rows, |r| r.new.data_text());
+        let citations = column(rows, |r| r.new.citations_text());
         sqlx::query(&format!(
-            "INSERT INTO snapshots ({SNAP_COLS}) SELECT d, m, v, data, c, h, f, a, a, j, p \
-             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[], $5::jsonb[], \
+            "INSERT INTO snapshots ({SNAP_COLS}) SELECT d, m, v, data::jsonb, c::jsonb, h, f, a, \
+             a, j, p \
+             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
              $6::text[], $7::timestamptz[], $8::timestamptz[], $9::uuid[], $10::jsonb[]) \
              WITH ORDINALITY AS t(d, m, v, data, c, h, f, a, j, p, n) ORDER BY n"
         ))
         .bind(column(rows, |r| r.new.domain.as_str()))
         .bind(column(rows, |r| r.new.module.as_str()))
         .bind(column(rows, |r| r.version))
-        .bind(column(rows, |r| &r.new.data))
-        .bind(column(rows, |r| &r.new.citations))
+        .bind(column(&data, |t| t.as_ref()))
+        .bind(column(&citations, |t| t.as_ref()))
         .bind(column(rows, |r| r.new.content_hash.as_str()))
         .bind(column(rows, |r| r.new.fetched_at.trunc_subsecs(6)))
         .bind(column(rows, |r| r.at))

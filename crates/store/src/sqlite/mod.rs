@@ -802,6 +802,7 @@ mod tests {
             content_hash: format!("hash-{n}"),
             fetched_at: crate::now(),
             job_id: None,
+            text: None,
         }
     }
 
