@@ -50,6 +50,30 @@ const READ_CONNECTIONS: u32 = 4;
 /// Domains per statement in set-based reads (well under SQLite's 32,766 bound parameters).
 const LATEST_CHECKED_CHUNK: usize = 2_000;
 
+/// Prepared statements the writer connection keeps (sqlx's default is 100). The multi-row
+/// statements of a save come in up to ten row counts each (see [`sized_chunks`]), a dozen kinds
+/// of them, so a batch of any size finds every statement it needs already prepared.
+const WRITER_STATEMENT_CACHE: usize = 400;
+
+/// Splits rows for a multi-row statement into chunks whose sizes are powers of two, largest
+/// first, none above `max`. A statement's text depends on its row count, so with batches of
+/// every size from 1 to 512 nearly every batch would otherwise prepare new texts (a fifth of a
+/// millisecond each at 500 rows) and push older ones out of the statement cache; this way a
+/// batch of any size uses at most ten texts per statement, each prepared once.
+pub(super) fn sized_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let max = max.max(1);
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = 1usize << rest.len().min(max).ilog2();
+        let (head, tail) = rest.split_at(size);
+        rest = tail;
+        Some(head)
+    })
+}
+
 /// How long a connection waits for another process's write lock before failing with
 /// `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -125,7 +149,11 @@ impl SqliteStore {
         }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(
+                options
+                    .clone()
+                    .statement_cache_capacity(WRITER_STATEMENT_CACHE),
+            )
             .await
             .map_err(open_err)?;
         MIGRATOR.run(&writer).await?;
@@ -735,6 +763,36 @@ mod tests {
     use crate::{ChangeQuery, DeriveChanges, NewSnapshot, NoDerivation, SaveOutcome};
     use serde_json::json;
     use std::sync::Mutex;
+
+    /// Every batch size from 0 to 3,000 is cut into chunks that keep the rows in order, are
+    /// powers of two no larger than the cap, and come in at most one per size (so at most ten
+    /// statement texts per statement under a cap of 1,000).
+    #[test]
+    fn sized_chunks_cover_the_rows_in_power_of_two_pieces() {
+        for n in 0..3000usize {
+            let rows: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = sized_chunks(&rows, 1000).collect();
+            let joined: Vec<usize> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+            assert_eq!(joined, rows, "{n}");
+            let mut sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+            assert!(
+                sizes.iter().all(|s| s.is_power_of_two() && *s <= 512),
+                "{n}: {sizes:?}"
+            );
+            assert!(
+                sizes.windows(2).all(|w| w[0] >= w[1]),
+                "largest first: {sizes:?}"
+            );
+            sizes.retain(|s| *s < 512);
+            let distinct = sizes.len();
+            sizes.dedup();
+            assert_eq!(
+                sizes.len(),
+                distinct,
+                "{n}: one chunk per size below the cap"
+            );
+        }
+    }
 
     /// Records every (previous version, new version) it is asked about and derives a patch, one
     /// event and one alert per new version, so tests can see what the store persisted.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::tx::SqliteTx;
-use super::{ts, Cells};
+use super::{sized_chunks, ts, Cells};
 use crate::backend::{AccountTx, LastChange, LatestData, SummaryCol, SummaryUpdate, SummaryValue};
 use crate::rows::Cols;
 use crate::{AccountFields, StoreError};
@@ -38,7 +38,7 @@ impl AccountTx for SqliteTx {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let at = ts(at);
-        for chunk in domains.chunks(CHUNK) {
+        for chunk in sized_chunks(domains, CHUNK) {
             let mut qb =
                 QueryBuilder::<Sqlite>::new("INSERT INTO account_summary (domain, last_enriched) ");
             qb.push_values(chunk, |mut b, d| {
@@ -135,7 +135,7 @@ impl AccountTx for SqliteTx {
                     format!("{c} = CASE WHEN {newer} THEN excluded.{c} ELSE account_summary.{c} END")
                 }));
             }
-            for chunk in of_shape.chunks(CHUNK) {
+            for chunk in sized_chunks(&of_shape, CHUNK) {
                 let mut qb = QueryBuilder::<Sqlite>::new(format!(
                     "INSERT INTO account_summary ({}) ",
                     insert.join(", ")
@@ -165,7 +165,7 @@ impl AccountTx for SqliteTx {
     }
 
     async fn summary_changes(&mut self, rows: &[LastChange<'_>]) -> Result<(), StoreError> {
-        for chunk in rows.chunks(CHUNK) {
+        for chunk in sized_chunks(rows, CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO account_summary \
                  (domain, last_change_at, last_change_id, last_change_level) ",
@@ -193,7 +193,7 @@ impl AccountTx for SqliteTx {
         &mut self,
         rows: &[(&str, Vec<String>)],
     ) -> Result<(), StoreError> {
-        for chunk in rows.chunks(CHUNK) {
+        for chunk in sized_chunks(rows, CHUNK) {
             let mut qb =
                 QueryBuilder::<Sqlite>::new("DELETE FROM account_technologies WHERE domain IN (");
             let mut list = qb.separated(", ");
@@ -207,7 +207,7 @@ impl AccountTx for SqliteTx {
             .iter()
             .flat_map(|(d, techs)| techs.iter().map(move |t| (*d, t.as_str())))
             .collect();
-        for chunk in pairs.chunks(CHUNK) {
+        for chunk in sized_chunks(&pairs, CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO account_technologies (domain, technology) ",
             );
@@ -218,7 +218,7 @@ impl AccountTx for SqliteTx {
             qb.build().execute(&mut *self.tx).await?;
         }
         // The row's copy the filter reads (see migration 0008), from the table just written.
-        for chunk in rows.chunks(CHUNK) {
+        for chunk in sized_chunks(rows, CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "UPDATE account_summary SET technologies = (SELECT char(31) || \
                  group_concat(t.technology, char(31)) || char(31) FROM account_technologies AS t \

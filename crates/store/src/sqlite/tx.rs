@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
-use super::{json_text, ts, Cells};
+use super::{json_text, sized_chunks, ts, Cells};
 use crate::backend::{ChargeTx, JobTx, QueueTx, SnapshotRow, SnapshotTx, WriteTx};
 use crate::queue::chrono_lease;
 use crate::rows::{self, Cols, ALERT_COLS, EVENT_COLS, JOB_COLS, SNAP_COLS};
@@ -100,7 +100,7 @@ fn push_ids(qb: &mut QueryBuilder<'_, Sqlite>, ids: &[i64]) {
 impl SnapshotTx for SqliteTx {
     async fn lock_latest(&mut self, keys: &[(&str, &str)]) -> Result<Vec<Snapshot>, StoreError> {
         let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(CHUNK) {
+        for chunk in sized_chunks(keys, CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new("WITH k(d, m) AS (");
             qb.push_values(chunk, |mut b, (d, m)| {
                 b.push_bind(*d).push_bind(*m);
@@ -121,7 +121,7 @@ impl SnapshotTx for SqliteTx {
         keys: &[(&str, &str, Uuid)],
     ) -> Result<Vec<(String, String, Uuid, i64)>, StoreError> {
         let mut out = Vec::new();
-        for chunk in keys.chunks(CHUNK) {
+        for chunk in sized_chunks(keys, CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new("WITH k(d, m, j) AS (");
             qb.push_values(chunk, |mut b, (d, m, j)| {
                 b.push_bind(*d).push_bind(*m).push_bind(j.to_string());
@@ -148,7 +148,7 @@ impl SnapshotTx for SqliteTx {
         versions: &[(&str, &str, i64)],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        for chunk in versions.chunks(CHUNK) {
+        for chunk in sized_chunks(versions, CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new("UPDATE snapshots SET checked_at = ");
             qb.push_bind(ts(at))
                 .push(" WHERE (domain, module, version) IN (");
@@ -162,7 +162,7 @@ impl SnapshotTx for SqliteTx {
     }
 
     async fn insert_snapshots(&mut self, rows: &[SnapshotRow<'_>]) -> Result<(), StoreError> {
-        for chunk in rows.chunks(CHUNK) {
+        for chunk in sized_chunks(rows, CHUNK) {
             let mut qb =
                 QueryBuilder::<Sqlite>::new(format!("INSERT INTO snapshots ({SNAP_COLS}) "));
             qb.push_values(chunk, |mut b, r| {
@@ -184,7 +184,7 @@ impl SnapshotTx for SqliteTx {
     }
 
     async fn insert_events(&mut self, events: &[&ChangeEvent]) -> Result<(), StoreError> {
-        for chunk in events.chunks(CHUNK) {
+        for chunk in sized_chunks(events, CHUNK) {
             let mut qb =
                 QueryBuilder::<Sqlite>::new(format!("INSERT INTO change_events ({EVENT_COLS}) "));
             qb.push_values(chunk, |mut b, e| {
@@ -207,7 +207,7 @@ impl SnapshotTx for SqliteTx {
     }
 
     async fn insert_alerts(&mut self, alerts: &[&Alert]) -> Result<(), StoreError> {
-        for chunk in alerts.chunks(CHUNK) {
+        for chunk in sized_chunks(alerts, CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new(format!("INSERT INTO alerts ({ALERT_COLS}) "));
             qb.push_values(chunk, |mut b, a| {
                 b.push_bind(a.id.to_string())
@@ -313,7 +313,7 @@ impl JobTx for SqliteTx {
     }
 
     async fn upsert_items(&mut self, items: &[WorkItem]) -> Result<(), StoreError> {
-        for chunk in items.chunks(CHUNK) {
+        for chunk in sized_chunks(items, CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new(format!(
                 "INSERT INTO work_items ({}) ",
                 rows::ITEM_COLS
