@@ -431,7 +431,15 @@ impl Executor {
                     }
                 },
                 Step::Saved(group, saved) => {
-                    for (u, outcome) in group.into_iter().zip(saved?) {
+                    let saved = saved?;
+                    if saved.len() != group.len() {
+                        return Err(ExecError::Store(StoreError::Invalid(format!(
+                            "the store answered {} saves with {} outcomes",
+                            group.len(),
+                            saved.len()
+                        ))));
+                    }
+                    for (u, outcome) in group.into_iter().zip(saved) {
                         let (status, version) = match outcome {
                             SaveOutcome::Unchanged { version } => (ItemStatus::Unchanged, version),
                             SaveOutcome::Created { version, .. } => {
