@@ -393,15 +393,14 @@ impl Executor {
         // hit, no provider) are then saved in one hand-off instead of one each, and a module
         // that waits on the network still has its save queued as soon as it is the only thing
         // left to do. Within a group the saves keep the order the modules finished in.
-        let mut unsaved: Vec<Unsaved> = Vec::new();
-        let mut saves: Vec<(NewSnapshot, WorkItem)> = Vec::new();
+        let mut unsaved: Vec<(Unsaved, (NewSnapshot, WorkItem))> = Vec::new();
         loop {
             let step = match futures::poll!(pending.next()) {
                 Poll::Ready(Some(step)) => step,
                 Poll::Ready(None) if unsaved.is_empty() => break,
                 _ if !unsaved.is_empty() => {
-                    let group = std::mem::take(&mut unsaved);
-                    let save = writer.submit_results(std::mem::take(&mut saves));
+                    let (group, saves) = std::mem::take(&mut unsaved).into_iter().unzip();
+                    let save = writer.submit_results(saves);
                     pending.push(Either::Right(async move {
                         Step::Saved(group, save.wait().await)
                     }));
@@ -421,12 +420,12 @@ impl Executor {
                         self.start_ready(&id, &mut waiting, |m| {
                             pending.push(start(m, &finished, latest.remove(&m.spec().id)));
                         });
-                        saves.push(*save);
-                        unsaved.push(Unsaved {
+                        let u = Unsaved {
                             module,
                             output,
                             started,
-                        });
+                        };
+                        unsaved.push((u, *save));
                         continue;
                     }
                 },
@@ -440,12 +439,7 @@ impl Executor {
                         ))));
                     }
                     for (u, outcome) in group.into_iter().zip(saved) {
-                        let (status, version) = match outcome {
-                            SaveOutcome::Unchanged { version } => (ItemStatus::Unchanged, version),
-                            SaveOutcome::Created { version, .. } => {
-                                (ItemStatus::NewVersion, version)
-                            }
-                        };
+                        let (status, version) = saved_as(&outcome);
                         let result = ModuleResult {
                             status,
                             version: Some(version),
@@ -849,13 +843,18 @@ fn unreachable_write<T>() -> Result<T, ExecError> {
 /// A finished work item as a save's outcome makes it: a new version or a confirmation.
 fn completed(item: &WorkItem, outcome: &SaveOutcome) -> WorkItem {
     let mut item = item.clone();
-    let (status, version) = match outcome {
-        SaveOutcome::Unchanged { version } => (ItemStatus::Unchanged, *version),
-        SaveOutcome::Created { version, .. } => (ItemStatus::NewVersion, *version),
-    };
+    let (status, version) = saved_as(outcome);
     item.status = status;
     item.version = Some(version);
     item
+}
+
+/// What a save's outcome makes of a module run: a new version or a confirmation, and which.
+fn saved_as(outcome: &SaveOutcome) -> (ItemStatus, i64) {
+    match outcome {
+        SaveOutcome::Unchanged { version } => (ItemStatus::Unchanged, *version),
+        SaveOutcome::Created { version, .. } => (ItemStatus::NewVersion, *version),
+    }
 }
 
 /// Saves a group of results and their work items (`items[i]` records `news[i]`) in one
@@ -873,15 +872,10 @@ async fn save_group(
             .map(|(item, o)| completed(item, o))
             .collect::<Vec<_>>()
     };
-    let out = store
+    // The domain that waits for these checks that every save has its outcome.
+    store
         .save_snapshots_and_items(news, derive, &completed_items)
-        .await?;
-    if out.len() != news.len() {
-        return Err(StoreError::Invalid(
-            "saving snapshots returned a different number of outcomes".into(),
-        ));
-    }
-    Ok(out)
+        .await
 }
 
 /// Commits one batch in one transaction: every output with its work item, and every other work
