@@ -39,10 +39,10 @@ base="$(head -n1 daemon.out | sed 's/.* on //')"
 if [ -z "$base" ]; then cat daemon.log; exit 1; fi
 echo "daemon at $base, fixtures at $fixtures_url"
 
-# One worker: with two, both threads run Hypothesis's lambda-source lookup (`ast.parse`) at once,
-# and CPython 3.11's AST constructor keeps its recursion depth per interpreter, so the run
-# once stopped with "SystemError: AST constructor recursion depth mismatch" on two operations
-# while every generated case had passed. One worker took the same 24 s here.
+# One worker: with two, a cold run stopped with "SystemError: AST constructor recursion depth
+# mismatch" inside Hypothesis's lambda-source lookup (`ast.parse`) on two operations while every
+# generated case had passed. CPython 3.11 keeps that depth in per-interpreter state that both
+# worker threads share, the likely cause. One worker took the same 24 s here.
 status=0
 PYTHONPATH="$repo/.ci" SCHEMATHESIS_HOOKS=schemathesis_hooks \
 "$venv/bin/schemathesis" run "$base/api/v1/openapi.json" \
